@@ -1,0 +1,56 @@
+"""Where notifications to units and supervisors go: pluggable, chosen by configuration."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+import structlog
+
+from schemas.issue import Notification
+
+log = structlog.get_logger("whistle.notify")
+
+
+class Notifier(Protocol):
+    async def send(self, notification: Notification) -> None: ...
+
+
+class LogNotifier:
+    async def send(self, notification: Notification) -> None:
+        log.info("notification", **notification.model_dump(mode="json"))
+
+
+class WebhookNotifier:
+    """POSTs the notification as JSON. The `Idempotency-Key` header lets the receiver drop the
+    duplicates an activity retry may send."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url
+        self.timeout = timeout
+
+    async def send(self, notification: Notification) -> None:
+        key = f"{notification.issue_id}:{notification.kind}:{notification.deadline_key or notification.at.isoformat()}"
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            response = await client.post(
+                self.url, json=notification.model_dump(mode="json"), headers={"Idempotency-Key": key}
+            )
+            response.raise_for_status()
+
+
+class MemoryNotifier:
+    """Keeps what it was sent; for `whistle simulate` and tests that read notifications back."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    async def send(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+def notifier_from(setting: str) -> Notifier:
+    if setting == "log":
+        return LogNotifier()
+    if setting.startswith(("http://", "https://")):
+        return WebhookNotifier(setting)
+    raise ValueError(f"notifier must be 'log' or an http(s) URL, not {setting!r}")

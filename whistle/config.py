@@ -1,0 +1,62 @@
+"""Process configuration: environment variables (WHISTLE_*), optionally a TOML file.
+
+Precedence: explicit arguments > environment > the TOML file given by --config or
+WHISTLE_CONFIG > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+# The one task queue every IssueWorkflow, evaluation and league-table workflow runs on.
+TASK_QUEUE = "whistle"
+
+DEMO_JURISDICTION = Path(__file__).parent / "data" / "demo_jurisdiction.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WHISTLE_", extra="forbid")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    database_url: str | None = Field(default=None, description="asyncpg URL of the read model")
+    jurisdiction_file: Path = DEMO_JURISDICTION
+    task_queue: str = TASK_QUEUE
+    # whistle dev
+    data_dir: Path = Path(".whistle")
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    ui_port: int = Field(default=8233, ge=1, le=65535)
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    # Notifications to supervisors: "log" or an http(s) webhook URL.
+    notifier: str = "log"
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = os.environ.get("WHISTLE_CONFIG")
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from environment and TOML; `overrides` are CLI flags (None means not given)."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        os.environ["WHISTLE_CONFIG"] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

