@@ -1,0 +1,101 @@
+"""Activities of IssueWorkflow. Each is idempotent: a retry writes nothing twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.notifier import Notifier
+from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, TransitionRecord
+from schemas.jurisdiction import LADDER, Jurisdiction, Level
+from whistle.db import queries
+from whistle.workdays import WorkingCalendar
+
+log = structlog.get_logger(__name__)
+
+
+class IssueActivities:
+    def __init__(self, jurisdiction: Jurisdiction, pool: asyncpg.Pool, notifier: Notifier):
+        self.jurisdiction = jurisdiction
+        self.calendar = WorkingCalendar(jurisdiction.calendar, jurisdiction.timezone)
+        self.pool = pool
+        self.notifier = notifier
+
+    @activity.defn
+    async def resolve_issue_context(self, request: ContextRequest) -> IssueContext:
+        """Routing facts of the issue, from the jurisdiction in force now."""
+        j = self.jurisdiction
+        try:
+            category = j.category(request.category)
+        except KeyError:
+            raise ApplicationError(f"unknown category {request.category!r}", type="UnknownCategory", non_retryable=True)
+        try:
+            grid = j.unit(request.grid_id)
+        except KeyError:
+            grid = None
+        if grid is None or grid.level != Level.grid:
+            raise ApplicationError(f"unknown grid {request.grid_id!r}", type="UnknownGrid", non_retryable=True)
+        duties: dict[Level, str] = {}
+        for level in LADDER:
+            for kind in ("statutory", "assistance", "negative"):
+                if j.is_duty(level, category.id, kind):
+                    duties[level] = kind
+        return IssueContext(
+            chain={k: v for k, v in j.chain(grid.id).items() if k in LADDER},
+            owning_level=category.owning_level,
+            lead_department=category.lead_department,
+            cooperating_departments=list(category.cooperating_departments),
+            departments=[d.id for d in j.departments],
+            duties=duties,
+            policies=j.policies,
+            category_urgent=category.urgent,
+        )
+
+    @activity.defn
+    async def compute_deadline(self, request: DeadlineRequest) -> datetime:
+        return self.calendar.deadline(request.start, request.spec)
+
+    @activity.defn
+    async def record_transition(self, record: TransitionRecord) -> None:
+        """Event, snapshot, assignments and penalties in one transaction; replays are no-ops."""
+        s, e = record.state, record.event
+        chain = s.context.chain
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                queries.INSERT_EVENT,
+                s.issue_id, e.seq, e.at, e.kind,
+                e.stage_from.value if e.stage_from else None, e.stage_to.value if e.stage_to else None,
+                e.unit_id, e.actor.id if e.actor else None, e.actor.role.value if e.actor else None,
+                e.detail,
+            )
+            await conn.execute(
+                queries.UPSERT_ISSUE,
+                s.issue_id, s.workflow_id, s.channel, s.reference, s.category, s.grid_id,
+                chain.get(Level.community), chain.get(Level.area), chain.get(Level.street),
+                s.stage.value, s.owner_unit, s.overdue, s.due_at, s.outcome.value if s.outcome else None,
+                s.reopens, s.created_at, s.updated_at, s.closed_at, e.seq,
+                s.model_dump(mode="json", exclude={"history"}),
+            )
+            await conn.executemany(
+                queries.UPSERT_ASSIGNMENT,
+                [
+                    (s.issue_id, a.department_id, a.round, a.role, a.status.value, chain.get(Level.street),
+                     a.assigned_at, a.accept_due, a.accepted_at, a.resolve_due, a.resolved_at)
+                    for a in s.assignments
+                ],
+            )
+            await conn.executemany(
+                queries.INSERT_PENALTY,
+                [(s.issue_id, p.deadline_key, p.unit_id, p.kind, p.due_at, p.recorded_at) for p in s.penalties],
+            )
+
+    @activity.defn
+    async def notify(self, notification: Notification) -> None:
+        await self.notifier.send(notification)
+
+    def all(self) -> list:
+        return [self.resolve_issue_context, self.compute_deadline, self.record_transition, self.notify]

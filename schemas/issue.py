@@ -1,0 +1,225 @@
+"""The state of one issue, as the `state` query returns it and continue-as-new carries it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.deadline import DeadlineSpec
+from schemas.intake import IssueIntake
+from schemas.jurisdiction import Level, Policies
+from schemas.principal import Actor
+
+
+class Stage(StrEnum):
+    grid = "grid"
+    community = "community"
+    area = "area"
+    street = "street"
+    department = "department"
+    arbitration = "arbitration"  # a decline or missed report-in awaits the supervisor
+    feedback = "feedback"
+    review = "review"  # supervisor review after repeated dissatisfaction
+    closed = "closed"
+
+
+LADDER_STAGES = (Stage.grid, Stage.community, Stage.area, Stage.street)
+
+
+class Outcome(StrEnum):
+    satisfied = "satisfied"
+    no_feedback = "no_feedback"
+    closed_by_review = "closed_by_review"
+
+
+class AssignmentStatus(StrEnum):
+    pending = "pending"  # awaiting report-in
+    accepted = "accepted"
+    resolved = "resolved"
+    declined = "declined"  # awaiting arbitration
+    escalated = "escalated"  # missed report-in, awaiting the supervisor
+    withdrawn = "withdrawn"  # replaced after arbitration
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssueContext(_Model):
+    """Facts fixed at intake by an activity and kept in history: routing, the unit chain,
+    and the policies in force, so later configuration changes never alter a running issue."""
+
+    chain: dict[Level, str]
+    owning_level: Level
+    lead_department: str
+    cooperating_departments: list[str] = []
+    departments: list[str]
+    duties: dict[Level, str] = Field(default_factory=dict, description="level -> statutory|assistance|negative")
+    policies: Policies
+    category_urgent: bool = False
+
+
+class Extension(_Model):
+    deadline: str
+    extend_by: DeadlineSpec
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approved: bool | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str = ""
+
+
+class Assignment(_Model):
+    department_id: str
+    role: str  # lead | cooperating
+    round: int
+    status: AssignmentStatus
+    assigned_at: datetime
+    urgent: bool = False
+    accept_due: datetime | None = None
+    resolve_due: datetime | None = None
+    accepted_at: datetime | None = None
+    resolved_at: datetime | None = None
+    summary: str | None = None
+    decline_reason: str | None = None
+    extensions: list[Extension] = []
+
+    @property
+    def key(self) -> str:
+        return f"{self.department_id}:{self.round}"
+
+    def pending_extension(self) -> Extension | None:
+        return next((e for e in self.extensions if e.approved is None), None)
+
+
+class Deadline(_Model):
+    """A running clock against a unit. `key` is unique within the issue."""
+
+    key: str
+    kind: str  # handle | accept | resolve | feedback
+    unit_id: str
+    started_at: datetime
+    due_at: datetime
+    reminders: list[float] = []
+    reminders_sent: list[float] = []
+    open: bool = True
+    missed: bool = False
+
+    def reminder_at(self, fraction: float) -> datetime:
+        return self.started_at + (self.due_at - self.started_at) * fraction
+
+
+class Penalty(_Model):
+    deadline_key: str
+    unit_id: str
+    kind: str
+    due_at: datetime
+    recorded_at: datetime
+
+
+class Reminder(_Model):
+    deadline_key: str
+    unit_id: str
+    fraction: float
+    at: datetime
+
+
+class IssueEvent(_Model):
+    seq: int
+    at: datetime
+    kind: str
+    stage_from: Stage | None = None
+    stage_to: Stage | None = None
+    unit_id: str | None = None
+    actor: Actor | None = None
+    detail: dict[str, Any] = {}
+
+
+class IssueState(_Model):
+    issue_id: str
+    workflow_id: str
+    channel: str
+    reference: str
+    category: str
+    grid_id: str
+    description: str
+    address: str | None = None
+    has_reporter: bool = False
+    urgent: bool = False
+    context: IssueContext
+    stage: Stage
+    owner_unit: str | None = None
+    owners: list[str] = []
+    overdue: bool = False
+    due_at: datetime | None = None
+    deadlines: list[Deadline] = []
+    assignments: list[Assignment] = []
+    penalties: list[Penalty] = []
+    reminders: list[Reminder] = []
+    urges: int = 0
+    reopens: int = 0
+    reopens_by_unit: dict[str, int] = {}
+    resolved_by: list[str] = []
+    resolved_stage: Stage | None = None
+    resolution: str | None = None
+    outcome: Outcome | None = None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    history: list[IssueEvent] = []
+    runs: int = 1  # continue-as-new count + 1
+
+    @property
+    def seq(self) -> int:
+        return self.history[-1].seq if self.history else 0
+
+    def open_assignments(self) -> list[Assignment]:
+        return [a for a in self.assignments if a.status not in (AssignmentStatus.withdrawn, AssignmentStatus.resolved)]
+
+    def live_assignments(self) -> list[Assignment]:
+        return [a for a in self.assignments if a.status != AssignmentStatus.withdrawn]
+
+    def assignment(self, department_id: str) -> Assignment | None:
+        """The department's current (latest, not withdrawn) assignment."""
+        for a in reversed(self.assignments):
+            if a.department_id == department_id and a.status != AssignmentStatus.withdrawn:
+                return a
+        return None
+
+
+class IssueWorkflowInput(_Model):
+    intake: IssueIntake
+    carried: IssueState | None = None
+    # Continue-as-new after this many history events (None: when the server suggests it).
+    max_history_events: int | None = Field(default=None, ge=20)
+
+
+class TransitionRecord(_Model):
+    """What the read-model activity writes for one transition."""
+
+    event: IssueEvent
+    state: IssueState
+
+
+class Notification(_Model):
+    kind: str  # reminder | overdue | urge | arbitration | review
+    issue_id: str
+    unit_id: str
+    message: str
+    deadline_key: str | None = None
+    at: datetime
+
+
+class ContextRequest(_Model):
+    category: str
+    grid_id: str
+
+
+class DeadlineRequest(_Model):
+    start: datetime
+    spec: DeadlineSpec

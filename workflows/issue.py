@@ -1,0 +1,759 @@
+"""IssueWorkflow: one durable workflow per resident's issue.
+
+grid → community → area → street → department(s), under the deadlines of the jurisdiction's
+policies. The workflow is an event loop over its running deadlines (`state.deadlines`): a timer
+wakes it for the next reminder or due time; updates change the state under a lock. Every
+transition appends an event, upserts the search attributes and writes the read model through
+an idempotent activity.
+
+Rejections: `ApplicationError` of type "Forbidden" (this actor may not) or "NotAllowed"
+(not in the current state); the API maps them to 403 and 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.issue import IssueActivities
+    from schemas.actions import (
+        Accept,
+        Assign,
+        DeadlineKind,
+        DecideExtension,
+        Decline,
+        Dispatch,
+        Escalate,
+        Feedback,
+        RequestExtension,
+        Resolve,
+        Review,
+        ReviewDecision,
+        Urge,
+    )
+    from schemas.deadline import DeadlineSpec
+    from schemas.issue import (
+        LADDER_STAGES,
+        Assignment,
+        AssignmentStatus,
+        ContextRequest,
+        Deadline,
+        DeadlineRequest,
+        Extension,
+        IssueEvent,
+        IssueState,
+        IssueWorkflowInput,
+        Notification,
+        Outcome,
+        Penalty,
+        Reminder,
+        Stage,
+        TransitionRecord,
+    )
+    from schemas.jurisdiction import Level
+    from schemas.principal import Actor, Role
+    from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
+
+SUPERVISOR = "supervisor"
+RESIDENT = "resident"
+_NEXT = {Stage.grid: Stage.community, Stage.community: Stage.area, Stage.area: Stage.street}
+_LOCAL = {"start_to_close_timeout": timedelta(seconds=10)}
+# Read-model writes retry until PostgreSQL is back: nothing is lost while it is down.
+_RECORD = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)),
+}
+_NOTIFY = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=20),
+}
+
+
+def forbidden(message: str) -> ApplicationError:
+    return ApplicationError(message, type="Forbidden", non_retryable=True)
+
+
+def not_allowed(message: str) -> ApplicationError:
+    return ApplicationError(message, type="NotAllowed", non_retryable=True)
+
+
+@workflow.defn(name="IssueWorkflow")
+class IssueWorkflow:
+    @workflow.init
+    def __init__(self, input: IssueWorkflowInput) -> None:
+        self.input = input
+        self.s: IssueState | None = None
+        if input.carried is not None:
+            self.s = input.carried.model_copy(update={"runs": input.carried.runs + 1})
+        self._lock = asyncio.Lock()
+        self._timer_at: datetime | None = None
+        self._wake = False
+        self._search_attributes: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------ run loop
+    @workflow.run
+    async def run(self, input: IssueWorkflowInput) -> IssueState:
+        if self.s is None:
+            await self._register(input)
+        assert self.s is not None
+        while self.s.stage != Stage.closed and not self._should_continue_as_new():
+            self._timer_at = self._next_wakeup()
+            self._wake = False
+            timeout = None if self._timer_at is None else max(self._timer_at - workflow.now(), timedelta(0))
+            try:
+                await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+            except asyncio.TimeoutError:
+                pass
+            async with self._lock:
+                await self._process_due()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.s.stage != Stage.closed:
+            workflow.continue_as_new(
+                IssueWorkflowInput(intake=self.input.intake, carried=self.s, max_history_events=self.input.max_history_events)
+            )
+        return self.s
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        limit = self.input.max_history_events
+        return info.is_continue_as_new_suggested() or (limit is not None and info.get_current_history_length() >= limit)
+
+    async def _register(self, input: IssueWorkflowInput) -> None:
+        intake = input.intake
+        if workflow.info().workflow_id != intake.workflow_id:
+            raise ApplicationError(
+                f"workflow id must be {intake.workflow_id!r} for this intake (channel, reference)",
+                type="BadWorkflowId",
+                non_retryable=True,
+            )
+        context = await workflow.execute_local_activity_method(
+            IssueActivities.resolve_issue_context,
+            ContextRequest(category=intake.category, grid_id=intake.grid_id),
+            **_LOCAL,
+        )
+        now = workflow.now()
+        self.s = IssueState(
+            issue_id=intake.issue_id,
+            workflow_id=intake.workflow_id,
+            channel=intake.channel.value,
+            reference=intake.reference,
+            category=intake.category,
+            grid_id=intake.grid_id,
+            description=intake.description,
+            address=intake.address,
+            has_reporter=intake.reporter is not None,
+            urgent=intake.urgent or context.category_urgent,
+            context=context,
+            stage=Stage.grid,
+            created_at=intake.reported_at or now,
+            updated_at=now,
+        )
+        async with self._lock:
+            await self._enter_ladder(Stage.grid, "intake", None, {"channel": intake.channel.value})
+
+    def _next_wakeup(self) -> datetime | None:
+        times: list[datetime] = []
+        for d in self._open_deadlines():
+            times.append(d.due_at)
+            times += [d.reminder_at(f) for f in d.reminders if f not in d.reminders_sent]
+        return min(times) if times else None
+
+    def _poke(self) -> None:
+        """Wake the loop when a handler moved the next timer."""
+        if self._next_wakeup() != self._timer_at:
+            self._wake = True
+
+    # ------------------------------------------------------------------------------ query
+    @workflow.query
+    def state(self) -> IssueState:
+        if self.s is None:
+            raise not_allowed("the issue is still being registered")
+        return self.s
+
+    # ------------------------------------------------------------------------------ updates
+    @workflow.update
+    async def accept(self, input: Accept) -> IssueState:
+        async with self._acting(self.validate_accept, input):
+            a = self._own_assignment(input.actor)
+            a.status, a.accepted_at = AssignmentStatus.accepted, workflow.now()
+            self._close_deadline(f"accept:{a.key}")
+            await self._transition("accepted", input.actor, a.department_id, detail={"note": input.note, "round": a.round})
+        return self.s
+
+    @accept.validator
+    def validate_accept(self, input: Accept) -> None:
+        self._require_role(input.actor, Role.department)
+        self._require_stage(Stage.department, Stage.arbitration)
+        a = self._own_assignment(input.actor)
+        if a.status != AssignmentStatus.pending:
+            raise not_allowed(f"the assignment of {a.department_id} is {a.status}, not awaiting report-in")
+
+    @workflow.update
+    async def resolve(self, input: Resolve) -> IssueState:
+        async with self._acting(self.validate_resolve, input):
+            s = self.s
+            now = workflow.now()
+            if input.actor.role == Role.department:
+                a = self._own_assignment(input.actor)
+                a.status, a.resolved_at, a.summary = AssignmentStatus.resolved, now, input.summary
+                self._close_deadline(f"resolve:{a.key}")
+                self._close_deadline(f"accept:{a.key}")
+                if any(x.status != AssignmentStatus.resolved for x in s.live_assignments()):
+                    await self._transition("resolved", input.actor, a.department_id, detail={"summary": input.summary, "partial": True})
+                    return s
+                s.resolved_by = list(dict.fromkeys(x.department_id for x in s.live_assignments()))
+            else:
+                self._close_handle_deadlines()
+                s.resolved_by = [self._ladder_unit(s.stage)]
+            s.resolution = input.summary
+            s.resolved_stage = s.stage
+            await self._enter_feedback("resolved", input.actor, {"summary": input.summary, "resolved_by": s.resolved_by})
+        return self.s
+
+    @resolve.validator
+    def validate_resolve(self, input: Resolve) -> None:
+        actor = self._require_role(input.actor, Role.grid, Role.community, Role.area, Role.street, Role.department)
+        if actor.role == Role.department:
+            self._require_stage(Stage.department, Stage.arbitration)
+            a = self._own_assignment(actor)
+            if a.status != AssignmentStatus.accepted:
+                raise not_allowed(f"the assignment of {a.department_id} is {a.status}: report in (accept) before resolving")
+            return
+        self._require_own_ladder_stage(actor, "resolve")
+
+    @workflow.update
+    async def escalate(self, input: Escalate) -> IssueState:
+        async with self._acting(self.validate_escalate, input):
+            if input.urgent:
+                self.s.urgent = True
+            await self._route_up("escalated", input.actor, input.reason)
+        return self.s
+
+    @escalate.validator
+    def validate_escalate(self, input: Escalate) -> None:
+        actor = self._require_role(input.actor, Role.grid, Role.community, Role.area, Role.street)
+        if self.s is not None and self.s.stage == Stage.street:
+            raise not_allowed("the street blows the whistle by dispatching to departments: use dispatch")
+        self._require_own_ladder_stage(actor, "escalate")
+
+    @workflow.update
+    async def dispatch(self, input: Dispatch) -> IssueState:
+        async with self._acting(self.validate_dispatch, input):
+            lead, cooperating, override = self._dispatch_targets(input)
+            if input.urgent:
+                self.s.urgent = True
+            await self._dispatch(lead, cooperating, input.actor, {"override": override, "reason": input.reason})
+        return self.s
+
+    @dispatch.validator
+    def validate_dispatch(self, input: Dispatch) -> None:
+        actor = self._require_role(input.actor, Role.street)
+        self._require_stage(Stage.street)
+        if actor.unit_id != self._ladder_unit(Stage.street):
+            raise forbidden(f"the issue is with street {self._ladder_unit(Stage.street)}, not {actor.unit_id}")
+        self._dispatch_targets(input)
+
+    @workflow.update
+    async def decline(self, input: Decline) -> IssueState:
+        async with self._acting(self.validate_decline, input):
+            a = self._own_assignment(input.actor)
+            a.status, a.decline_reason = AssignmentStatus.declined, input.reason
+            self._close_deadline(f"accept:{a.key}")
+            self._close_deadline(f"resolve:{a.key}")
+            await self._transition("declined", input.actor, a.department_id, Stage.arbitration, {"reason": input.reason})
+            await self._notify("arbitration", SUPERVISOR, f"{a.department_id} declined: {input.reason}")
+        return self.s
+
+    @decline.validator
+    def validate_decline(self, input: Decline) -> None:
+        self._require_role(input.actor, Role.department)
+        self._require_stage(Stage.department, Stage.arbitration)
+        a = self._own_assignment(input.actor)
+        if a.status not in (AssignmentStatus.pending, AssignmentStatus.accepted):
+            raise not_allowed(f"the assignment of {a.department_id} is {a.status}; only an open assignment can be declined")
+
+    @workflow.update
+    async def request_extension(self, input: RequestExtension) -> IssueState:
+        async with self._acting(self.validate_request_extension, input):
+            a = self._own_assignment(input.actor)
+            a.extensions.append(
+                Extension(
+                    deadline=input.deadline.value,
+                    extend_by=input.extend_by,
+                    reason=input.reason,
+                    requested_by=input.actor.id,
+                    requested_at=workflow.now(),
+                )
+            )
+            await self._transition(
+                "extension_requested", input.actor, a.department_id,
+                detail={"deadline": input.deadline.value, "extend_by": str(input.extend_by), "reason": input.reason},
+            )
+            await self._notify("extension", SUPERVISOR, f"{a.department_id} asks for more time: {input.reason}")
+        return self.s
+
+    @request_extension.validator
+    def validate_request_extension(self, input: RequestExtension) -> None:
+        self._require_role(input.actor, Role.department)
+        self._require_stage(Stage.department, Stage.arbitration)
+        a = self._own_assignment(input.actor)
+        if a.pending_extension() is not None:
+            raise not_allowed("an extension request of this assignment is already awaiting the supervisor")
+        d = self._deadline(f"{input.deadline.value}:{a.key}")
+        if d is None or not d.open:
+            raise not_allowed(f"the {input.deadline.value} deadline of {a.department_id} is not running")
+
+    @workflow.update
+    async def decide_extension(self, input: DecideExtension) -> IssueState:
+        async with self._acting(self.validate_decide_extension, input):
+            a = self.s.assignment(input.department_id)
+            ext = a.pending_extension()
+            ext.approved, ext.decided_by, ext.decided_at, ext.comment = input.approve, input.actor.id, workflow.now(), input.comment
+            detail: dict[str, Any] = {"approved": input.approve, "comment": input.comment, "deadline": ext.deadline}
+            d = self._deadline(f"{ext.deadline}:{a.key}")
+            if input.approve and d is not None and d.open:
+                d.due_at = await self._deadline_at(d.due_at, ext.extend_by)
+                setattr(a, f"{ext.deadline}_due", d.due_at)
+                detail["due_at"] = d.due_at.isoformat()
+            await self._transition("extension_decided", input.actor, a.department_id, detail=detail)
+        return self.s
+
+    @decide_extension.validator
+    def validate_decide_extension(self, input: DecideExtension) -> None:
+        self._require_role(input.actor, Role.supervisor)
+        self._require_stage(Stage.department, Stage.arbitration)
+        a = self.s.assignment(input.department_id)
+        if a is None or a.pending_extension() is None:
+            raise not_allowed(f"no extension request of {input.department_id} awaits a decision")
+
+    @workflow.update
+    async def assign(self, input: Assign) -> IssueState:
+        async with self._acting(self.validate_assign, input):
+            old = self.s.assignment(input.department_id)
+            old.status = AssignmentStatus.withdrawn
+            new = await self._new_assignment(input.to_department, old.role)
+            stage = Stage.arbitration if self._awaiting_arbitration() else Stage.department
+            await self._transition(
+                "assigned", input.actor, input.to_department, stage,
+                {"from": input.department_id, "to": input.to_department, "reason": input.reason, "round": new.round},
+            )
+        return self.s
+
+    @assign.validator
+    def validate_assign(self, input: Assign) -> None:
+        self._require_role(input.actor, Role.supervisor)
+        self._require_stage(Stage.department, Stage.arbitration)
+        a = self.s.assignment(input.department_id)
+        if a is None or a.status not in (AssignmentStatus.declined, AssignmentStatus.escalated):
+            raise not_allowed(f"no assignment of {input.department_id} awaits arbitration")
+        self._require_department(input.to_department)
+        other = self.s.assignment(input.to_department)
+        if input.to_department != input.department_id and other is not None and other.status != AssignmentStatus.resolved:
+            raise not_allowed(f"{input.to_department} already has an open assignment on this issue")
+
+    @workflow.update
+    async def urge(self, input: Urge) -> IssueState:
+        async with self._acting(self.validate_urge, input):
+            targets = [input.unit_id] if input.unit_id else (self.s.owners or [self.s.owner_unit])
+            self.s.urges += 1
+            await self._transition("urged", input.actor, targets[0], detail={"note": input.note, "units": targets})
+            for unit in targets:
+                await self._notify("urge", unit, input.note)
+        return self.s
+
+    @urge.validator
+    def validate_urge(self, input: Urge) -> None:
+        self._require_role(input.actor, Role.supervisor)
+        self._require_stage(*LADDER_STAGES, Stage.department, Stage.arbitration)
+
+    @workflow.update
+    async def feedback(self, input: Feedback) -> IssueState:
+        async with self._acting(self.validate_feedback, input):
+            s = self.s
+            self._close_deadlines(lambda d: d.kind == "feedback")
+            detail = {"satisfied": input.satisfied, "comment": input.comment}
+            if input.satisfied:
+                await self._close(Outcome.satisfied, "feedback", input.actor, detail)
+            elif s.reopens < s.context.policies.max_reopens:
+                s.reopens += 1
+                for unit in s.resolved_by:
+                    s.reopens_by_unit[unit] = s.reopens_by_unit.get(unit, 0) + 1
+                await self._transition("feedback", input.actor, RESIDENT, detail=detail)
+                await self._reopen(input.actor)
+            else:
+                await self._transition("feedback", input.actor, RESIDENT, Stage.review, detail)
+                await self._notify("review", SUPERVISOR, f"dissatisfied after {s.reopens} reopens: review (close or reassign)")
+        return self.s
+
+    @feedback.validator
+    def validate_feedback(self, input: Feedback) -> None:
+        self._require_role(input.actor, Role.resident)
+        self._require_stage(Stage.feedback)
+
+    @workflow.update
+    async def review(self, input: Review) -> IssueState:
+        async with self._acting(self.validate_review, input):
+            detail = {"decision": input.decision.value, "reason": input.reason}
+            if input.decision == ReviewDecision.close:
+                await self._close(Outcome.closed_by_review, "review", input.actor, detail)
+            else:
+                self.s.resolved_by, self.s.resolution = [], None
+                await self._dispatch(input.to_department, [], input.actor, {**detail, "reassigned": True}, kind="review")
+        return self.s
+
+    @review.validator
+    def validate_review(self, input: Review) -> None:
+        self._require_role(input.actor, Role.supervisor)
+        self._require_stage(Stage.review)
+        if input.to_department is not None:
+            self._require_department(input.to_department)
+
+    # ------------------------------------------------------------------------------ checks
+    def _acting(self, validator, input) -> "_Acting":
+        return _Acting(self, validator, input)
+
+    def _require_role(self, actor: Actor, *roles: Role) -> Actor:
+        if self.s is None:
+            raise not_allowed("the issue is still being registered; try again")
+        if actor.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise forbidden(f"role {actor.role} may not do this; allowed: {allowed}")
+        return actor
+
+    def _require_stage(self, *stages: Stage) -> None:
+        if self.s.stage not in stages:
+            allowed = ", ".join(s.value for s in stages)
+            raise not_allowed(f"the issue is at stage {self.s.stage}; this needs stage {allowed}")
+
+    def _require_own_ladder_stage(self, actor: Actor, action: str) -> None:
+        stage = Stage(actor.role.value)
+        if self.s.stage != stage:
+            raise not_allowed(f"the issue is at stage {self.s.stage}; a {actor.role} can {action} it only at stage {stage}")
+        unit = self._ladder_unit(stage)
+        if actor.unit_id != unit:
+            raise forbidden(f"the issue is with {stage} {unit}, not {actor.unit_id}")
+
+    def _require_department(self, department_id: str) -> None:
+        if department_id not in self.s.context.departments:
+            raise not_allowed(f"unknown department {department_id!r}")
+
+    def _own_assignment(self, actor: Actor) -> Assignment:
+        a = self.s.assignment(actor.unit_id or "")
+        if a is None:
+            raise forbidden(f"department {actor.unit_id} has no assignment on this issue")
+        return a
+
+    def _dispatch_targets(self, input: Dispatch) -> tuple[str, list[str], bool]:
+        ctx = self.s.context
+        lead = input.lead_department or ctx.lead_department
+        if input.cooperating_departments is not None:
+            cooperating = list(input.cooperating_departments)
+        else:
+            cooperating = list(ctx.cooperating_departments) if lead == ctx.lead_department else []
+        for dep in [lead, *cooperating]:
+            self._require_department(dep)
+        if lead in cooperating or len(set(cooperating)) != len(cooperating):
+            raise not_allowed("each department may appear once, and the lead not among the cooperating")
+        override = lead != ctx.lead_department or sorted(cooperating) != sorted(ctx.cooperating_departments)
+        if override and not (input.reason and input.reason.strip()):
+            raise not_allowed(
+                f"this overrides the category's mapping (lead {ctx.lead_department}, "
+                f"cooperating {ctx.cooperating_departments}); give a reason"
+            )
+        return lead, cooperating, override
+
+    def _awaiting_arbitration(self) -> bool:
+        return any(a.status in (AssignmentStatus.declined, AssignmentStatus.escalated) for a in self.s.assignments)
+
+    # ------------------------------------------------------------------------------ moves
+    def _ladder_unit(self, stage: Stage) -> str:
+        return self.s.context.chain[Level(stage.value)]
+
+    async def _enter_ladder(self, stage: Stage, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
+        """Hand the issue to a ladder level, then apply the duty lists: at community and area,
+        a category that is not the level's statutory duty goes straight on up."""
+        s = self.s
+        self._close_handle_deadlines()
+        level = Level(stage.value)
+        unit = self._ladder_unit(stage)
+        duty = s.context.duties.get(level)
+        passes_on = stage in (Stage.community, Stage.area) and duty != "statutory"
+        if not passes_on:
+            policy = s.context.policies.for_level(level)
+            await self._open_deadline("handle", unit, policy.handle, policy.reminders)
+        await self._transition(kind, actor, unit, stage, detail)
+        if passes_on:
+            reason = {
+                "negative": f"on the {level} negative list: must not be pushed down",
+                "assistance": f"an assistance item for the {level}: a department leads",
+            }.get(duty or "", f"not on the {level} duty list")
+            await self._route_up("auto_escalated", None, f"auto-dispatch by the duty list: {reason}")
+
+    async def _route_up(self, kind: str, actor: Actor | None, reason: str) -> None:
+        s = self.s
+        nxt = _NEXT[s.stage]
+        await self._enter_ladder(nxt, kind, actor, {"reason": reason, "from": self._ladder_unit(s.stage)})
+
+    async def _dispatch(
+        self, lead: str, cooperating: list[str], actor: Actor | None, detail: dict[str, Any], kind: str = "dispatched"
+    ) -> None:
+        self._close_handle_deadlines()
+        for a in self.s.open_assignments():
+            a.status = AssignmentStatus.withdrawn
+        await self._new_assignment(lead, "lead")
+        for dep in cooperating:
+            await self._new_assignment(dep, "cooperating")
+        await self._transition(kind, actor, lead, Stage.department, {**detail, "lead": lead, "cooperating": cooperating})
+
+    async def _new_assignment(self, department_id: str, role: str, accepted: bool = False) -> Assignment:
+        s = self.s
+        now = workflow.now()
+        policy = s.context.policies.department
+        rounds = [a.round for a in s.assignments if a.department_id == department_id]
+        a = Assignment(
+            department_id=department_id,
+            role=role,
+            round=max(rounds, default=0) + 1,
+            status=AssignmentStatus.accepted if accepted else AssignmentStatus.pending,
+            assigned_at=now,
+            accepted_at=now if accepted else None,
+            urgent=s.urgent,
+        )
+        if not accepted:
+            spec = s.context.policies.urgent_accept if s.urgent else policy.accept
+            a.accept_due = (await self._open_deadline("accept", department_id, spec, policy.reminders, a.key)).due_at
+        a.resolve_due = (await self._open_deadline("resolve", department_id, policy.resolve, policy.reminders, a.key)).due_at
+        s.assignments.append(a)
+        return a
+
+    async def _enter_feedback(self, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
+        window = self.s.context.policies.feedback_window
+        await self._open_deadline("feedback", RESIDENT, window, [])
+        await self._transition(kind, actor, self.s.resolved_by[0] if self.s.resolved_by else None, Stage.feedback, detail)
+
+    async def _reopen(self, actor: Actor) -> None:
+        """Dissatisfied: back to the unit(s) that resolved it, counted against them."""
+        s = self.s
+        detail = {"reopens": s.reopens, "units": s.resolved_by}
+        if s.resolved_stage in LADDER_STAGES:
+            stage = s.resolved_stage
+            policy = s.context.policies.for_level(Level(stage.value))
+            await self._open_deadline("handle", self._ladder_unit(stage), policy.handle, policy.reminders)
+            await self._transition("reopened", actor, self._ladder_unit(stage), stage, detail)
+        else:
+            lead = next((a.department_id for a in reversed(s.live_assignments()) if a.role == "lead"), None)
+            for dep in s.resolved_by:
+                await self._new_assignment(dep, "lead" if dep == lead else "cooperating", accepted=True)
+            await self._transition("reopened", actor, lead, Stage.department, detail)
+        s.resolved_by, s.resolution, s.resolved_stage = [], None, None
+
+    async def _close(self, outcome: Outcome, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
+        s = self.s
+        self._close_deadlines(lambda d: True)
+        s.outcome, s.closed_at = outcome, workflow.now()
+        await self._transition(kind, actor, None, Stage.closed, {**detail, "outcome": outcome.value})
+
+    # ------------------------------------------------------------------------------ deadlines
+    async def _deadline_at(self, start: datetime, spec: DeadlineSpec) -> datetime:
+        if spec.duration is not None:  # exact durations are pure arithmetic
+            return start + spec.duration
+        # Working days need the calendar: computed once in an activity, recorded in history.
+        return await workflow.execute_local_activity_method(
+            IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec), **_LOCAL
+        )
+
+    async def _open_deadline(
+        self, kind: str, unit_id: str, spec: DeadlineSpec, reminders: list[float], key: str | None = None
+    ) -> Deadline:
+        now = workflow.now()
+        d = Deadline(
+            key=f"{kind}:{key}" if key else f"{kind}:{unit_id}:{len(self.s.deadlines) + 1}",
+            kind=kind,
+            unit_id=unit_id,
+            started_at=now,
+            due_at=await self._deadline_at(now, spec),
+            reminders=sorted(reminders),
+        )
+        self.s.deadlines.append(d)
+        return d
+
+    def _deadline(self, key: str) -> Deadline | None:
+        return next((d for d in self.s.deadlines if d.key == key), None)
+
+    def _open_deadlines(self) -> list[Deadline]:
+        return [d for d in self.s.deadlines if d.open] if self.s else []
+
+    def _close_deadline(self, key: str) -> None:
+        self._close_deadlines(lambda d: d.key == key)
+
+    def _close_handle_deadlines(self) -> None:
+        self._close_deadlines(lambda d: d.kind == "handle")
+
+    def _close_deadlines(self, predicate) -> None:
+        for d in self.s.deadlines:
+            if d.open and predicate(d):
+                d.open = False
+
+    async def _process_due(self) -> None:
+        """Send due reminders and act on missed deadlines, earliest first, until none is due."""
+        while self.s.stage != Stage.closed:
+            now = workflow.now()
+            due = sorted(
+                [(d.due_at, 1, d, None) for d in self._open_deadlines() if d.due_at <= now]
+                + [
+                    (d.reminder_at(f), 0, d, f)
+                    for d in self._open_deadlines()
+                    for f in d.reminders
+                    if f not in d.reminders_sent and d.reminder_at(f) <= now
+                ],
+                key=lambda t: (t[0], t[1], t[2].key),
+            )
+            if not due:
+                return
+            at, _, d, fraction = due[0]
+            if fraction is not None:
+                await self._remind(d, fraction)
+            else:
+                await self._missed(d)
+
+    async def _remind(self, d: Deadline, fraction: float) -> None:
+        d.reminders_sent.append(fraction)
+        if d.due_at <= workflow.now():
+            return  # the deadline itself has passed: the miss says it all
+        self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=workflow.now()))
+        await self._transition("reminder", None, d.unit_id, detail={"deadline": d.key, "fraction": fraction, "due_at": d.due_at.isoformat()})
+        await self._notify("reminder", d.unit_id, f"催办: {d.kind} deadline at {d.due_at.isoformat()}", d.key)
+
+    async def _missed(self, d: Deadline) -> None:
+        s = self.s
+        d.open, d.missed = False, True
+        if d.kind == "feedback":
+            await self._close(Outcome.no_feedback, "feedback_window_closed", None, {"deadline": d.key})
+            return
+        s.overdue = True
+        s.penalties.append(
+            Penalty(deadline_key=d.key, unit_id=d.unit_id, kind=f"{d.kind}_overdue", due_at=d.due_at, recorded_at=workflow.now())
+        )
+        await self._transition("deadline_missed", None, d.unit_id, detail={"deadline": d.key, "kind": d.kind, "penalty": True})
+        await self._notify("overdue", SUPERVISOR, f"{d.unit_id} missed its {d.kind} deadline {d.due_at.isoformat()}", d.key)
+        if d.kind == "handle":
+            reason = f"{s.stage} {d.unit_id} missed its deadline"
+            if s.stage == Stage.street:
+                ctx = s.context
+                await self._dispatch(
+                    ctx.lead_department, list(ctx.cooperating_departments), None,
+                    {"reason": f"{reason}: dispatched by the category mapping", "override": False},
+                )
+            else:
+                await self._route_up("auto_escalated", None, reason)
+        elif d.kind == "accept":
+            a = next(a for a in s.assignments if f"accept:{a.key}" == d.key)
+            a.status = AssignmentStatus.escalated
+            self._close_deadline(f"resolve:{a.key}")
+            await self._transition(
+                "escalated", None, SUPERVISOR, Stage.arbitration,
+                {"reason": f"{a.department_id} did not report in by {d.due_at.isoformat()}", "department": a.department_id},
+            )
+        # A missed resolve deadline: penalty and overdue flag; the department works on.
+
+    # ------------------------------------------------------------------------------ effects
+    def _derive(self) -> None:
+        """Owner(s) and the earliest due time, from stage and deadlines."""
+        s = self.s
+        if s.stage in LADDER_STAGES:
+            s.owners = [self._ladder_unit(s.stage)]
+        elif s.stage in (Stage.department, Stage.arbitration):
+            open_ = [a for a in s.open_assignments() if a.status in (AssignmentStatus.pending, AssignmentStatus.accepted)]
+            s.owners = ([SUPERVISOR] if s.stage == Stage.arbitration else []) + [a.department_id for a in open_]
+        elif s.stage == Stage.feedback:
+            s.owners = [RESIDENT]
+        elif s.stage == Stage.review:
+            s.owners = [SUPERVISOR]
+        else:
+            s.owners = []
+        s.owner_unit = s.owners[0] if s.owners else None
+        dues = [d.due_at for d in self._open_deadlines()]
+        s.due_at = min(dues) if dues else None
+
+    async def _transition(
+        self,
+        kind: str,
+        actor: Actor | None,
+        unit_id: str | None,
+        stage_to: Stage | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        s = self.s
+        now = workflow.now()
+        stage_from = s.stage
+        if stage_to is not None:
+            s.stage = stage_to
+        s.updated_at = now
+        self._derive()
+        event = IssueEvent(
+            seq=s.seq + 1, at=now, kind=kind, stage_from=stage_from, stage_to=s.stage,
+            unit_id=unit_id, actor=actor, detail=detail or {},
+        )
+        s.history.append(event)
+        self._upsert_search_attributes()
+        self._poke()
+        await workflow.execute_activity_method(
+            IssueActivities.record_transition,
+            TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True)),
+            **_RECORD,
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        s = self.s
+        wanted: dict[str, Any] = {
+            ISSUE_STAGE.name: s.stage.value,
+            OWNER_UNIT.name: s.owner_unit,
+            STREET.name: s.context.chain.get(Level.street),
+            CATEGORY.name: s.category,
+            CHANNEL.name: s.channel,
+            OVERDUE.name: s.overdue,
+            DUE_AT.name: s.due_at,
+        }
+        keys = {k.name: k for k in (ISSUE_STAGE, OWNER_UNIT, STREET, CATEGORY, CHANNEL, OVERDUE, DUE_AT)}
+        updates = []
+        for name, value in wanted.items():
+            if name in self._search_attributes and self._search_attributes[name] == value:
+                continue
+            self._search_attributes[name] = value
+            updates.append(keys[name].value_unset() if value is None else keys[name].value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
+        await workflow.execute_activity_method(
+            IssueActivities.notify,
+            Notification(kind=kind, issue_id=self.s.issue_id, unit_id=unit_id, message=message,
+                         deadline_key=deadline_key, at=workflow.now()),
+            **_NOTIFY,
+        )
+
+
+class _Acting:
+    """`async with self._acting(validator, input)`: wait for registration, take the lock, and
+    validate again, since the state may have moved while the update waited for the lock."""
+
+    def __init__(self, wf: IssueWorkflow, validator, input) -> None:
+        self.wf, self.validator, self.input = wf, validator, input
+
+    async def __aenter__(self) -> None:
+        await workflow.wait_condition(lambda: self.wf.s is not None)
+        await self.wf._lock.acquire()
+        try:
+            self.validator(self.input)
+        except BaseException:
+            self.wf._lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.wf._lock.release()
