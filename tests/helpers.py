@@ -1,0 +1,100 @@
+"""Small helpers for driving IssueWorkflow in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from schemas.intake import IssueIntake
+from schemas.issue import IssueState
+from schemas.jurisdiction import Jurisdiction, LevelPolicy, Policies
+from whistle.intake import submit_issue
+from workflows.issue import IssueWorkflow
+
+GRID = "heping-a1-c1-g1"
+COMMUNITY = "heping-a1-c1"
+AREA = "heping-a1"
+STREET = "heping"
+
+
+def actor(role: str, unit: str | None = None, id: str | None = None) -> dict[str, Any]:
+    return {"id": id or f"{role}-1", "role": role, "unit_id": unit}
+
+
+GRID_WORKER = actor("grid", GRID)
+COMMUNITY_HANDLER = actor("community", COMMUNITY)
+AREA_HANDLER = actor("area", AREA)
+STREET_HANDLER = actor("street", STREET)
+SUPERVISOR = actor("supervisor")
+RESIDENT = actor("resident")
+
+
+def dept(unit: str) -> dict[str, Any]:
+    return actor("department", unit, id=f"staff-{unit}")
+
+
+def intake(category: str = "illegal-construction", grid: str = GRID, **extra: Any) -> IssueIntake:
+    return IssueIntake(
+        channel=extra.pop("channel", "hotline"),
+        reference=extra.pop("reference", f"T-{uuid.uuid4().hex[:12]}"),
+        category=category,
+        grid_id=grid,
+        description=extra.pop("description", "测试问题"),
+        **extra,
+    )
+
+
+async def start(client: Client, task_queue: str, category: str = "illegal-construction", **extra: Any) -> WorkflowHandle:
+    options = {k: extra.pop(k) for k in ("max_history_events",) if k in extra}
+    handle, created = await submit_issue(client, intake(category, **extra), task_queue, **options)
+    assert created
+    await until(handle, lambda s: True)
+    return handle
+
+
+async def act(handle: WorkflowHandle, name: str, **payload: Any) -> IssueState:
+    return await handle.execute_update(name, payload, result_type=IssueState)
+
+
+async def rejected(handle: WorkflowHandle, name: str, **payload: Any) -> ApplicationError:
+    """Run an update expected to be rejected; return the ApplicationError that says why."""
+    try:
+        await handle.execute_update(name, payload, result_type=IssueState)
+    except WorkflowUpdateFailedError as err:
+        assert isinstance(err.cause, ApplicationError), err.cause
+        return err.cause
+    raise AssertionError(f"update {name} was accepted")
+
+
+async def state(handle: WorkflowHandle) -> IssueState:
+    return await handle.query(IssueWorkflow.state)
+
+
+async def until(handle: WorkflowHandle, predicate: Callable[[IssueState], bool], timeout: float = 20) -> IssueState:
+    """Poll the state query until `predicate` holds (for deadlines of a few seconds)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        try:
+            s = await state(handle)
+            if predicate(s):
+                return s
+        except Exception:  # not registered yet
+            if loop.time() > end:
+                raise
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {timeout}s; stage={s.stage}")
+        await asyncio.sleep(0.1)
+
+
+def with_policies(j: Jurisdiction, **levels: Any) -> Jurisdiction:
+    """The jurisdiction with some policies replaced, e.g. department=LevelPolicy(accept="PT3S", ...)."""
+    data = j.policies.model_dump()
+    for k, v in levels.items():
+        data[k] = v.model_dump() if isinstance(v, LevelPolicy) else v
+    return j.model_copy(update={"policies": Policies.model_validate(data)})
