@@ -57,4 +57,4 @@ class DeadlineSpec(BaseModel):
         if self.working_days is not None:
             return f"{self.working_days}WD"
         assert self.duration is not None
-        return f"PT{int(self.duration.total_seconds())}S"
+        return f"PT{self.duration.total_seconds():g}S"

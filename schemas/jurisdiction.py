@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.deadline import DeadlineSpec
 
@@ -148,12 +149,29 @@ class CalendarOverrides(_Model):
     workdays: list[date] = []  # make-up working days (调休) on weekends
     official_years: list[int] = []  # years whose notice these lists complete
 
+    @model_validator(mode="after")
+    def _disjoint(self) -> "CalendarOverrides":
+        both = sorted(set(self.holidays) & set(self.workdays))
+        if both:
+            raise ValueError(f"dates listed both as holidays and as workdays: {', '.join(map(str, both))}")
+        return self
+
 
 class Jurisdiction(_Model):
     id: Id
     name: str
     name_en: str
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
     units: list[Unit]
     departments: list[Department]
     duty_lists: dict[Level, DutyList] = {}
@@ -233,7 +251,7 @@ class Jurisdiction(_Model):
             for cat_id in sorted(overlap):
                 errors.append(f"duty_lists.{level}: {cat_id!r} is both statutory and on the negative list")
         if errors:
-            raise ValueError("invalid jurisdiction:\n  " + "\n  ".join(errors))
+            raise ValueError("\n  ".join(errors))
         return self
 
     # Look-ups -------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def _describe(err: ValidationError, data: dict) -> str:
             entry = data[loc[0]][loc[1]]
             if isinstance(entry, dict) and "id" in entry:
                 where += f" (id {entry['id']!r})"
-        lines.append(f"{where}: {e['msg']}" if where else e["msg"])
+        message = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
     return "\n  ".join(lines)
 
 

@@ -13,7 +13,6 @@ replay: a calendar update cannot change a running workflow.
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,13 +37,15 @@ class WorkingCalendar:
         self._extra_workdays = frozenset(self.overrides.workdays)
         self._official = PACKAGE_OFFICIAL_YEARS | frozenset(self.overrides.official_years)
         self._warned: set[int] = set()
+        self._years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
 
     def is_official(self, year: int) -> bool:
         return year in self._official
 
-    @functools.lru_cache(maxsize=64)
     def _year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
         """(holidays, make-up workdays) of one year."""
+        if year in self._years:
+            return self._years[year]
         cn = holidays.China(years=year)
         days_off = frozenset(cn.keys())
         workdays = frozenset(d for d in cn.weekend_workdays if d.year == year)
@@ -56,6 +57,7 @@ class WorkingCalendar:
                 rule="weekends and statutory holidays, no make-up working days",
                 hint="add the year's notice under calendar: in the jurisdiction file",
             )
+        self._years[year] = (days_off, workdays)
         return days_off, workdays
 
     def is_working_day(self, day: date) -> bool:
@@ -89,11 +91,10 @@ class WorkingCalendar:
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
 
     def deadline(self, start: datetime, spec: DeadlineSpec) -> datetime:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
         if spec.working_days is not None:
             return self.add_working_days(start, spec.working_days)
         assert spec.duration is not None
         return start + spec.duration
 
-    def deadline_after(self, start: datetime, spec: DeadlineSpec, extend_by: DeadlineSpec | None) -> datetime:
-        base = self.deadline(start, spec)
-        return self.deadline(base, extend_by) if extend_by else base
