@@ -165,8 +165,8 @@ class IssueWorkflow:
         return min(times) if times else None
 
     def _poke(self) -> None:
-        """Wake the loop when a handler moved the next timer."""
-        if self._next_wakeup() != self._timer_at:
+        """Wake the loop when a handler moved the next timer, or history asks for a new run."""
+        if self._next_wakeup() != self._timer_at or self._should_continue_as_new():
             self._wake = True
 
     # ------------------------------------------------------------------------------ query

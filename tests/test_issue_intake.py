@@ -1,0 +1,83 @@
+"""Intake: one workflow per (channel, reference); bad starts fail clearly; long issues
+continue as new with their state."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from schemas.issue import IssueWorkflowInput, Stage
+from tests.conftest import issue_worker
+from tests.helpers import GRID_WORKER, RESIDENT, SUPERVISOR, act, intake, start, state, until
+from whistle.intake import submit_issue
+from workflows.issue import IssueWorkflow
+
+
+@pytest.fixture
+async def tq(dev_env, demo, pool):
+    async with issue_worker(dev_env.client, demo, pool) as task_queue:
+        yield task_queue
+
+
+async def test_same_intake_twice_is_the_same_issue(dev_env, tq):
+    report = intake("noise", channel="wechat", reference="wx-20261122-0001")
+    first, created = await submit_issue(dev_env.client, report, tq)
+    again, created_again = await submit_issue(dev_env.client, report, tq)
+    assert (created, created_again) == (True, False)
+    assert first.id == again.id == "issue-wechat-wx-20261122-0001"
+    assert (await first.describe()).run_id == (await again.describe()).run_id
+
+
+async def test_fifty_concurrent_submissions_make_one_workflow(dev_env, tq):
+    report = intake("noise", channel="qr", reference="qr-burst-1")
+    results = await asyncio.gather(*(submit_issue(dev_env.client, report, tq) for _ in range(50)))
+    assert sum(created for _, created in results) == 1
+    assert {h.id for h, _ in results} == {report.workflow_id}
+    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="{report.workflow_id}"')]
+    assert len(runs) == 1
+
+
+async def test_a_closed_issue_is_not_started_again(dev_env, tq):
+    report = intake("corridor-clutter", channel="patrol", reference="p-closed-1")
+    h, _ = await submit_issue(dev_env.client, report, tq)
+    await until(h, lambda s: True)
+    await act(h, "resolve", actor=GRID_WORKER, summary="done")
+    await act(h, "feedback", actor=RESIDENT, satisfied=True)
+    await h.result()
+    again, created = await submit_issue(dev_env.client, report, tq)
+    assert not created and (await again.describe()).run_id == (await h.describe()).run_id
+
+
+async def test_a_workflow_id_not_derived_from_the_intake_fails(dev_env, tq):
+    report = intake("noise")
+    h = await dev_env.client.start_workflow(IssueWorkflow.run, IssueWorkflowInput(intake=report), id="issue-made-up", task_queue=tq)
+    with pytest.raises(WorkflowFailureError) as info:
+        await h.result()
+    assert isinstance(info.value.cause, ApplicationError) and info.value.cause.type == "BadWorkflowId"
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [("category", "unicorns", "UnknownCategory"), ("grid_id", "heping", "UnknownGrid")])
+async def test_unknown_category_or_grid_fails_the_start(dev_env, tq, field, value, error):
+    report = intake(**{field: value}) if field == "category" else intake(grid=value)
+    h, _ = await submit_issue(dev_env.client, report, tq)
+    with pytest.raises(WorkflowFailureError) as info:
+        await h.result()
+    assert info.value.cause.type == error and value in info.value.cause.message
+
+
+async def test_continue_as_new_carries_the_state(dev_env, tq):
+    h = await start(dev_env.client, tq, "corridor-clutter", max_history_events=40)
+    for n in range(12):
+        await act(h, "urge", actor=SUPERVISOR, note=f"第{n}次督办")
+    s = await until(h, lambda s: s.runs > 1)
+    assert s.urges == 12 and [e.kind for e in s.history].count("urged") == 12
+    assert (await h.describe()).run_id != h.result_run_id  # a new run of the same workflow id
+    # The issue goes on in the new run.
+    await act(h, "resolve", actor=GRID_WORKER, summary="done")
+    s = await act(h, "feedback", actor=RESIDENT, satisfied=True)
+    assert s.stage == Stage.closed and s.urges == 12
+    assert [e.seq for e in s.history] == list(range(1, len(s.history) + 1))
+    assert (await state(h)).stage == Stage.closed
