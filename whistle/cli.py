@@ -56,6 +56,21 @@ def worker(config: ConfigOpt = None) -> None:
     worker_module.main()
 
 
+@app.command("search-attributes")
+def search_attributes(config: ConfigOpt = None) -> None:
+    """Register the contract's search attributes on the configured Temporal namespace (idempotent)."""
+    from whistle.temporal import connect, ensure_search_attributes
+
+    settings = load_settings(config)
+
+    async def run() -> list[str]:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return await ensure_search_attributes(client, settings.temporal_namespace)
+
+    added = asyncio.run(run())
+    typer.echo(f"added: {', '.join(added)}" if added else "all search attributes already registered")
+
+
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 
@@ -75,3 +90,7 @@ def jurisdiction_check(path: Annotated[Optional[Path], typer.Argument()] = None)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
