@@ -1,0 +1,92 @@
+"""Activities on their own: a retried read-model write writes nothing twice; notifiers deliver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.issue import IssueActivities
+from activities.notifier import LogNotifier, MemoryNotifier, WebhookNotifier, notifier_from
+from schemas.intake import IssueIntake
+from schemas.issue import ContextRequest, IssueEvent, IssueState, Notification, Penalty, Stage, TransitionRecord
+from whistle.db import queries
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+async def _record(activities: IssueActivities, seq: int, stage: Stage) -> TransitionRecord:
+    context = await ActivityEnvironment().run(
+        activities.resolve_issue_context, ContextRequest(category="noise", grid_id="heping-a1-c1-g1")
+    )
+    intake = IssueIntake(channel="hotline", reference="R1", category="noise", grid_id="heping-a1-c1-g1", description="d")
+    state = IssueState(
+        issue_id=intake.issue_id, workflow_id=intake.workflow_id, channel="hotline", reference="R1", category="noise",
+        grid_id=intake.grid_id, description="d", context=context, stage=stage, created_at=NOW, updated_at=NOW,
+        penalties=[Penalty(deadline_key="handle:x:1", unit_id="heping-a1-c1-g1", kind="handle_overdue", due_at=NOW, recorded_at=NOW)],
+    )
+    return TransitionRecord(event=IssueEvent(seq=seq, at=NOW, kind=f"k{seq}", stage_to=stage), state=state)
+
+
+async def test_a_retried_transition_writes_nothing_twice(demo, pool):
+    activities = IssueActivities(demo, pool, MemoryNotifier())
+    env = ActivityEnvironment()
+    first = await _record(activities, 1, Stage.grid)
+    second = await _record(activities, 2, Stage.community)
+    await env.run(activities.record_transition, first)
+    await env.run(activities.record_transition, second)
+    await env.run(activities.record_transition, first)  # a late retry of the first write
+    await env.run(activities.record_transition, second)
+    async with pool.acquire() as conn:
+        events = await conn.fetch(queries.SELECT_EVENTS, "hotline-R1")
+        issue = await conn.fetchrow(queries.SELECT_ISSUE, "hotline-R1")
+        penalties = await conn.fetch(queries.SELECT_PENALTIES, "hotline-R1")
+    assert [e["seq"] for e in events] == [1, 2]
+    assert issue["seq"] == 2 and issue["stage"] == "community"  # the older snapshot did not win
+    assert len(penalties) == 1
+
+
+async def test_unknown_category_is_not_retried(demo, pool):
+    from temporalio.exceptions import ApplicationError
+
+    activities = IssueActivities(demo, pool, MemoryNotifier())
+    with pytest.raises(ApplicationError) as info:
+        await ActivityEnvironment().run(activities.resolve_issue_context, ContextRequest(category="x", grid_id="heping-a1-c1-g1"))
+    assert info.value.non_retryable and info.value.type == "UnknownCategory"
+
+
+async def test_webhook_notifier_posts_json_with_an_idempotency_key():
+    received: list[tuple[dict, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((json.loads(body), self.headers["Idempotency-Key"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        notifier = notifier_from(f"http://127.0.0.1:{server.server_port}/hook")
+        assert isinstance(notifier, WebhookNotifier)
+        note = Notification(kind="overdue", issue_id="hotline-R1", unit_id="supervisor", message="m", deadline_key="accept:x:1", at=NOW)
+        await notifier.send(note)
+        await notifier.send(note)  # a retry carries the same key
+    finally:
+        server.shutdown()
+    assert [r[0]["kind"] for r in received] == ["overdue", "overdue"]
+    assert received[0][1] == received[1][1] == "hotline-R1:overdue:accept:x:1"
+
+
+def test_notifier_setting():
+    assert isinstance(notifier_from("log"), LogNotifier)
+    with pytest.raises(ValueError, match="notifier must be"):
+        notifier_from("carrier-pigeon")
