@@ -50,7 +50,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
     async with open_pool(settings.database_url) as pool:
         await publish_jurisdiction(pool, jurisdiction)
         worker = build_worker(client, jurisdiction, pool, notifier_from(settings.notifier), settings.task_queue)

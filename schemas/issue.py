@@ -149,6 +149,8 @@ class IssueState(_Model):
     grid_id: str
     description: str
     address: str | None = None
+    lat: float | None = None
+    long: float | None = None
     has_reporter: bool = False
     urgent: bool = False
     context: IssueContext

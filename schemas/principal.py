@@ -16,6 +16,7 @@ class Role(StrEnum):
     supervisor = "supervisor"  # 区级督导
     resident = "resident"
     ops = "ops"
+    intake = "intake"  # an intake service: 12345 hotline, QR, WeChat, an Open311 client
 
 
 # Roles that act for one unit and must name it.
@@ -47,12 +48,15 @@ class Principal(BaseModel):
     name: str = ""
     role: Role
     unit_id: str | None = None
+    channel: str | None = Field(default=None, description="for intake services: the channel they submit on")
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the API key")
 
     @model_validator(mode="after")
     def _unit_for_handlers(self) -> "Principal":
         if self.role in UNIT_ROLES and not self.unit_id:
             raise ValueError(f"a principal with role {self.role} must have a unit_id")
+        if self.role == Role.intake and not self.channel:
+            raise ValueError("an intake principal must have a channel")
         return self
 
     def actor(self) -> Actor:

@@ -17,7 +17,6 @@ import pytest
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
@@ -28,9 +27,14 @@ from whistle.db.pool import open_pool  # noqa: E402
 from whistle.dev import find_binary  # noqa: E402
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction  # noqa: E402
 from whistle.logging import configure_logging  # noqa: E402
-from whistle.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes  # noqa: E402
+from whistle.codec import Keyring  # noqa: E402
+from whistle.temporal import SEARCH_ATTRIBUTES, data_converter, ensure_search_attributes  # noqa: E402
 
 configure_logging("console", "WARNING")
+
+# Tests run encrypted, as production does.
+TEST_KEYRING = Keyring.parse(Keyring.new_entry("test-1"))
+CONVERTER = data_converter(TEST_KEYRING)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +72,7 @@ async def pool(db_url, demo) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=str(find_binary("temporal")),
         search_attributes=SEARCH_ATTRIBUTES,
     )
@@ -79,7 +83,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=str(find_binary("temporal-test-server")),
     )
     await ensure_search_attributes(env.client, "default")

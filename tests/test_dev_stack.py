@@ -65,10 +65,11 @@ def stop(proc: subprocess.Popen) -> str:
     return rest
 
 
-def temporal(*args: str, port: int) -> str:
+def temporal(*args: str, port: int, codec: str | None = None) -> str:
+    env = {**os.environ, **({"TEMPORAL_CODEC_ENDPOINT": codec} if codec else {})}
     return subprocess.run(
         [str(find_binary("temporal")), *args, "--address", f"127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True, timeout=30,
+        capture_output=True, text=True, check=True, timeout=30, env=env,
     ).stdout
 
 
@@ -81,7 +82,10 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path):
     listed = temporal("operator", "search-attribute", "list", port=ports["temporal"])
     for name in ("IssueStage", "OwnerUnit", "Street", "Category", "Channel", "Overdue", "DueAt"):
         assert name in listed
-    # Drive one issue with the temporal CLI alone, so there is data to find again.
+    # Drive one issue with the temporal CLI alone (payloads are encrypted: it decodes through
+    # the API's codec server, as the Web UI does), so there is data to find again.
+    codec = f"http://127.0.0.1:{ports['api']}/codec"
+    assert urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/healthz", timeout=10).status == 200
     temporal(
         "workflow", "start", "--type", "IssueWorkflow", "--task-queue", "whistle", "--workflow-id", "issue-hotline-SMOKE1",
         "--input", '{"intake":{"channel":"hotline","reference":"SMOKE1","category":"noise","grid_id":"heping-a1-c1-g1","description":"噪音"}}',
@@ -90,7 +94,7 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path):
     updated = temporal(
         "workflow", "update", "execute", "--workflow-id", "issue-hotline-SMOKE1", "--name", "escalate",
         "--input", '{"actor":{"id":"g1","role":"grid","unit_id":"heping-a1-c1-g1"},"reason":"扰民"}',
-        "--output", "json", port=ports["temporal"],
+        "--output", "json", port=ports["temporal"], codec=codec,
     )
     assert json.loads(updated)["result"]["stage"] == "street"
     stop(proc)
@@ -98,11 +102,12 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path):
 
     proc = start_dev(tmp_path, ports)
     wait_running(proc)
+    codec = f"http://127.0.0.1:{ports['api']}/codec"
     described = json.loads(temporal("workflow", "describe", "--workflow-id", "issue-hotline-SMOKE1", "--output", "json", port=ports["temporal"]))
     assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_RUNNING"
     queried = temporal(
         "workflow", "query", "--workflow-id", "issue-hotline-SMOKE1", "--name", "state", "--output", "json",
-        port=ports["temporal"],
+        port=ports["temporal"], codec=codec,
     )
     assert json.loads(queried)["queryResult"][0]["stage"] == "street"
     stop(proc)

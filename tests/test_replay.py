@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from schemas.issue import IssueWorkflowInput
-from tests.conftest import issue_worker
+from tests.conftest import CONVERTER, issue_worker
 from tests.record_history import drive
 from workflows.issue import IssueWorkflow
 
@@ -18,7 +18,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[IssueWorkflow], data_converter=pydantic_data_converter)
+    # With the codec: payloads recorded before it pass through decode unchanged.
+    return Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER)
 
 
 def test_recorded_histories_exist():

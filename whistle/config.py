@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     notifier: str = "log"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
+    # Payload encryption (AES-GCM): "kid:base64key,..." (first encrypts) or a file of such lines.
+    codec_keys: str | None = Field(default=None, repr=False)
+    codec_key_file: Path | None = None
+    # HTTP API
+    principals_file: Path | None = None
+    token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
+    rate_limit_key: str = "1200/minute"
+    rate_limit_address: str = "600/minute"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
+    codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
+    # The CLI's view of the API
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: str | None = Field(default=None, repr=False)
+
+    def keyring(self):
+        from whistle.codec import load_keyring
+
+        return load_keyring(self.codec_keys, self.codec_key_file)
 
     @classmethod
     def settings_customise_sources(

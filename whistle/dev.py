@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+import uvicorn
 
 from activities.notifier import notifier_from
 from whistle.config import Settings
@@ -26,6 +27,13 @@ from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
 
 log = structlog.get_logger("whistle.dev")
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: `whistle dev` handles the signals itself."""
+
+    def capture_signals(self):
+        return contextlib.nullcontext()
 
 
 class DevError(Exception):
@@ -73,11 +81,14 @@ class DevStack:
             check_port_free(s.host, port, what)
         data_dir = s.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
+        s = self.settings = self._with_dev_secrets(s, data_dir, jurisdiction)
+        keyring = s.keyring()
         async with contextlib.AsyncExitStack() as stack:
             self.database_url = await stack.enter_async_context(self._postgres(data_dir))
             self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
             self.ui_url = f"http://{s.host}:{s.ui_port}"
-            client = await connect(self.temporal_address, s.temporal_namespace)
+            self.api_url = f"http://{s.host}:{s.api_port}"
+            client = await connect(self.temporal_address, s.temporal_namespace, keyring)
             await ensure_search_attributes(client, s.temporal_namespace)
             pool = await stack.enter_async_context(open_pool(self.database_url))
             await publish_jurisdiction(pool, jurisdiction)
@@ -85,9 +96,53 @@ class DevStack:
 
             worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue)
             await stack.enter_async_context(worker)
+            await stack.enter_async_context(self._api(client, pool, jurisdiction, keyring))
             self.client, self.pool, self.jurisdiction = client, pool, jurisdiction
             yield self
             log.info("dev.stopping")
+
+    def _with_dev_secrets(self, s: Settings, data_dir: Path, jurisdiction) -> Settings:
+        """Keys made once and kept in the data directory: payload encryption key, feedback
+        token secret, demo principals (with their API keys in demo-keys.yaml)."""
+        import secrets
+
+        from whistle.codec import ensure_key_file
+        from whistle.principals import write_demo_principals
+
+        update: dict[str, object] = {"codec_server": True, "codec_server_auth": False}
+        if not s.codec_keys and s.codec_key_file is None:
+            update["codec_key_file"] = ensure_key_file(data_dir / "codec.key")
+        if not s.token_secret:
+            secret_file = data_dir / "token.secret"
+            if not secret_file.exists():
+                secret_file.write_text(secrets.token_urlsafe(32))
+                secret_file.chmod(0o600)
+            update["token_secret"] = secret_file.read_text().strip()
+        if s.principals_file is None:
+            update["principals_file"], self.demo_keys = write_demo_principals(data_dir, jurisdiction)
+        else:
+            self.demo_keys = None
+        return s.model_copy(update=update)
+
+    @contextlib.asynccontextmanager
+    async def _api(self, client, pool, jurisdiction, keyring) -> AsyncIterator[None]:
+        from api.app import build_deps, create_app
+        from whistle.codec import EncryptionCodec
+
+        s = self.settings
+        app = create_app(build_deps(s, client, pool, jurisdiction), s, codec=EncryptionCodec(keyring))
+        server = _EmbeddedServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+                raise DevError(f"the API did not start on {s.host}:{s.api_port}")
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            server.should_exit = True
+            await task
 
     @contextlib.asynccontextmanager
     async def _postgres(self, data_dir: Path) -> AsyncIterator[str]:
@@ -110,6 +165,7 @@ class DevStack:
             "--db-filename", str(data_dir / "temporal.db"),
             "--ip", s.host, "--port", str(s.temporal_port), "--ui-port", str(s.ui_port),
             "--namespace", s.temporal_namespace, "--log-level", "warn",
+            "--ui-codec-endpoint", f"http://{s.host}:{s.api_port}/codec",
             *search_attribute_flags(),
             stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
@@ -146,15 +202,19 @@ async def run_dev(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with DevStack(settings).running() as stack:
-        s = settings
-        print(
-            "\nwhistle is running (Ctrl-C stops it)\n"
-            f"  Temporal Web UI   {stack.ui_url}/namespaces/{s.temporal_namespace}/workflows\n"
-            f"  Temporal gRPC     {stack.temporal_address}   (temporal workflow list --address {stack.temporal_address})\n"
-            f"  PostgreSQL        {stack.database_url}\n"
-            f"  data directory    {s.data_dir.resolve()}\n"
-            f"  task queue        {s.task_queue}\n",
-            flush=True,
-        )
+        s = stack.settings
+        lines = [
+            "",
+            "whistle is running (Ctrl-C stops it)",
+            f"  Temporal Web UI   {stack.ui_url}/namespaces/{s.temporal_namespace}/workflows",
+            f"  API               {stack.api_url}   (OpenAPI {stack.api_url}/docs, Open311 {stack.api_url}/open311/v2/discovery.json)",
+            f"  Temporal gRPC     {stack.temporal_address}   (temporal workflow list --address {stack.temporal_address})",
+            f"  PostgreSQL        {stack.database_url}",
+            f"  data directory    {s.data_dir.resolve()}",
+        ]
+        if stack.demo_keys:
+            lines.append(f"  demo API keys     {stack.demo_keys}")
+        lines += [f"  task queue        {s.task_queue}", ""]
+        print("\n".join(lines), flush=True)
         await stop.wait()
     print("whistle stopped", flush=True)

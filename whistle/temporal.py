@@ -3,9 +3,14 @@ search attributes of the public contract."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+
+from whistle.codec import EncryptionCodec, Keyring
 
 ISSUE_STAGE = SearchAttributeKey.for_keyword("IssueStage")
 OWNER_UNIT = SearchAttributeKey.for_keyword("OwnerUnit")
@@ -27,12 +32,16 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-def data_converter():
-    return pydantic_data_converter
+def data_converter(keyring: Keyring | None) -> DataConverter:
+    """The pydantic converter, with the AES-GCM codec when a keyring is given. Every client,
+    worker and Replayer of whistle uses this."""
+    if keyring is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter())
+async def connect(address: str, namespace: str = "default", keyring: Keyring | None = None) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(keyring))
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Urge,
     )
     from schemas.deadline import DeadlineSpec
+    from schemas.intake import Reporter
     from schemas.issue import (
         LADDER_STAGES,
         Assignment,
@@ -147,6 +148,8 @@ class IssueWorkflow:
             grid_id=intake.grid_id,
             description=intake.description,
             address=intake.address,
+            lat=intake.lat,
+            long=intake.long,
             has_reporter=intake.reporter is not None,
             urgent=intake.urgent or context.category_urgent,
             context=context,
@@ -175,6 +178,12 @@ class IssueWorkflow:
         if self.s is None:
             raise not_allowed("the issue is still being registered")
         return self.s
+
+    @workflow.query
+    def reporter(self) -> Reporter | None:
+        """The reporter's contact: personal data, kept out of `state`; the API shows it only
+        to principals who handle the issue."""
+        return self.input.intake.reporter
 
     # ------------------------------------------------------------------------------ updates
     @workflow.update

@@ -53,3 +53,32 @@ SELECT_EVENTS = "SELECT * FROM issue_events WHERE issue_id = $1 ORDER BY seq"
 SELECT_ISSUE = "SELECT * FROM issues WHERE issue_id = $1"
 SELECT_PENALTIES = "SELECT * FROM penalties WHERE issue_id = $1 ORDER BY deadline_key"
 SELECT_ASSIGNMENTS = "SELECT * FROM assignments WHERE issue_id = $1 ORDER BY department_id, round"
+
+# GET /v1/issues: $1 stage, $2 owner, $3 overdue, $4 street, $5 category, $6 scope unit,
+# $7 scope is a department, $8 scope channel; then limit, offset.
+_ISSUE_FILTER = """
+WHERE ($1::text IS NULL OR stage = $1) AND ($2::text IS NULL OR owner_unit = $2)
+  AND ($3::boolean IS NULL OR overdue = $3) AND ($4::text IS NULL OR street_id = $4)
+  AND ($5::text IS NULL OR category = $5) AND ($8::text IS NULL OR channel = $8)
+  AND ($6::text IS NULL
+       OR (NOT $7 AND $6 IN (grid_id, community_id, area_id, street_id))
+       OR ($7 AND EXISTS (SELECT 1 FROM assignments a WHERE a.issue_id = issues.issue_id AND a.department_id = $6)))
+"""
+LIST_ISSUES = f"""
+SELECT issue_id, channel, category, stage, owner_unit, street_id, overdue, due_at, created_at, updated_at, outcome
+FROM issues {_ISSUE_FILTER} ORDER BY created_at DESC, issue_id LIMIT $9 OFFSET $10
+"""
+COUNT_ISSUES = f"SELECT count(*) FROM issues {_ISSUE_FILTER}"
+
+# Open311 GET requests: $1 ids, $2 service codes, $3 statuses (open|closed), $4 start, $5 end,
+# then limit, offset.
+OPEN311_REQUESTS = """
+SELECT snapshot FROM issues
+WHERE ($1::text[] IS NULL OR issue_id = ANY($1))
+  AND ($2::text[] IS NULL OR category = ANY($2))
+  AND ($3::text[] IS NULL OR (CASE WHEN stage = 'closed' THEN 'closed' ELSE 'open' END) = ANY($3))
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at <= $5)
+ORDER BY created_at DESC, issue_id
+LIMIT $6 OFFSET $7
+"""

@@ -1,0 +1,241 @@
+"""/v1: intake, issues, actions, categories and units."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError, validation_detail
+from api.guard import API_KEY_HEADER, authenticate, client_address, limited, principal, require_role
+from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
+from schemas.actions import (
+    Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback, RequestExtension, Resolve, Review, Urge,
+)
+from schemas.intake import IssueIntake, workflow_id_for
+from schemas.issue import IssueState
+from schemas.principal import Actor, Principal, Role, UNIT_ROLES
+from whistle.db import queries
+from whistle.intake import submit_issue
+from whistle.locate import LocationError
+from whistle.tokens import check_feedback_token, feedback_token
+from workflows.issue import IssueWorkflow
+
+router = APIRouter(prefix="/v1", tags=["issues"])
+
+ACTIONS = {
+    "accept": Accept, "resolve": Resolve, "escalate": Escalate, "dispatch": Dispatch, "decline": Decline,
+    "request_extension": RequestExtension, "decide_extension": DecideExtension, "assign": Assign,
+    "urge": Urge, "feedback": Feedback, "review": Review,
+}
+SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
+FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
+
+
+def deps(request: Request):
+    return request.app.state.deps
+
+
+# ---------------------------------------------------------------------------------- scope
+def in_scope(p: Principal, s: IssueState) -> bool:
+    if p.role in (Role.supervisor, Role.ops):
+        return True
+    if p.role == Role.intake:
+        return s.channel == p.channel
+    if p.role == Role.department:
+        return any(a.department_id == p.unit_id for a in s.assignments)
+    if p.role in UNIT_ROLES:
+        return p.unit_id in s.context.chain.values()
+    return False
+
+
+def sees_reporter(p: Principal, s: IssueState) -> bool:
+    """Personal data only for those who may need to call the reporter back."""
+    return p.role == Role.supervisor or (p.role in UNIT_ROLES and in_scope(p, s))
+
+
+async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
+    data = s.model_dump()
+    if p is not None and s.has_reporter and sees_reporter(p, s):
+        data["reporter"] = await handle.query(IssueWorkflow.reporter)
+    return IssueView.model_validate(data)
+
+
+async def fetch_state(request: Request, issue_id: str):
+    handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
+    try:
+        return handle, await handle.query(IssueWorkflow.state)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise ApiError(404, f"no issue {issue_id!r}") from None
+        raise
+
+
+# ---------------------------------------------------------------------------------- intake
+@router.post("/issues", response_model=IntakeResponse, status_code=201, responses={200: {"model": IntakeResponse}})
+async def submit(
+    request: Request, response: Response, body: IntakeRequest, p: Annotated[Principal, Depends(principal)]
+) -> IntakeResponse:
+    """Create the issue (201), or return the one already made for this (channel, reference) (200)."""
+    require_role(p, *SUBMITTERS)
+    if p.role == Role.intake and body.channel.value != p.channel:
+        raise ApiError(403, f"this key submits on channel {p.channel}, not {body.channel}")
+    d = deps(request)
+    intake = to_intake(d, body)
+    handle, created = await submit_issue(d.client, intake, d.task_queue)
+    response.status_code = 201 if created else 200
+    s = await wait_registered(handle)
+    return IntakeResponse(
+        issue_id=intake.issue_id,
+        workflow_id=intake.workflow_id,
+        created=created,
+        feedback_token=feedback_token(d.token_secret, intake.issue_id),
+        issue=await view(handle, p, s),
+    )
+
+
+def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
+    """Validate what the workflow would refuse: category, location, the category's attributes."""
+    try:
+        category = d.jurisdiction.category(body.category)
+    except KeyError:
+        raise ApiError(422, "invalid input", [{"field": "category", "message": f"unknown category {body.category!r}"}]) from None
+    try:
+        grid_id = d.locator.grid_for(body.grid_id, body.lat, body.long, body.address)
+    except LocationError as exc:
+        raise ApiError(422, "invalid input", [{"field": "location", "message": str(exc)}]) from None
+    problems = []
+    declared = {a.code: a for a in category.attributes}
+    for code, value in body.attributes.items():
+        if code not in declared:
+            problems.append({"field": f"attributes.{code}", "message": f"category {category.id} has no attribute {code!r}"})
+        elif declared[code].values and value not in declared[code].values and declared[code].datatype == "singlevaluelist":
+            problems.append({"field": f"attributes.{code}", "message": f"must be one of {declared[code].values}"})
+    for code, a in declared.items():
+        if a.required and code not in body.attributes:
+            problems.append({"field": f"attributes.{code}", "message": "required by this category"})
+    if problems:
+        raise ApiError(422, "invalid input", problems)
+    data = body.model_dump(exclude={"grid_id"}) | {"grid_id": grid_id} | extra
+    try:
+        return IssueIntake.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
+
+
+async def wait_registered(handle, attempts: int = 100) -> IssueState:
+    """The state once the workflow's first task has run (normally a few milliseconds)."""
+    import asyncio
+
+    from temporalio.client import WorkflowQueryFailedError
+
+    for _ in range(attempts):
+        try:
+            return await handle.query(IssueWorkflow.state)
+        except WorkflowQueryFailedError:
+            await asyncio.sleep(0.05)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.05)
+    raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
+
+
+# ---------------------------------------------------------------------------------- reads
+@router.get("/issues/{issue_id}", response_model=IssueView)
+async def show(request: Request, issue_id: str, p: Annotated[Principal, Depends(principal)]) -> IssueView:
+    handle, s = await fetch_state(request, issue_id)
+    if not in_scope(p, s):
+        raise ApiError(403, "this issue is outside your scope")
+    return await view(handle, p, s)
+
+
+@router.get("/issues", response_model=IssueList)
+async def list_issues(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    stage: str | None = Query(None, max_length=32),
+    owner: str | None = Query(None, max_length=64),
+    overdue: bool | None = None,
+    street: str | None = Query(None, max_length=64),
+    category: str | None = Query(None, max_length=64),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> IssueList:
+    """From the read model, newest first; scoped to what the principal may see."""
+    if p.role == Role.resident:
+        raise ApiError(403, "residents read their issue with its feedback token")
+    scope_unit = p.unit_id if p.role in UNIT_ROLES else None
+    scope_channel = p.channel if p.role == Role.intake else None
+    args = [stage, owner, overdue, street, category, scope_unit, p.role == Role.department, scope_channel]
+    async with deps(request).pool.acquire() as conn:
+        rows = await conn.fetch(queries.LIST_ISSUES, *args, limit, offset)
+        total = await conn.fetchval(queries.COUNT_ISSUES, *args)
+    return IssueList(issues=[IssueRow(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/categories", dependencies=[Depends(limited)])
+async def categories(request: Request) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json") for c in deps(request).jurisdiction.categories]
+
+
+@router.get("/units", dependencies=[Depends(limited)])
+async def units(request: Request) -> dict[str, Any]:
+    j = deps(request).jurisdiction
+    return {
+        "units": [u.model_dump(mode="json") for u in j.units],
+        "departments": [d.model_dump(mode="json") for d in j.departments],
+    }
+
+
+# ---------------------------------------------------------------------------------- actions
+@router.post("/issues/{issue_id}/actions/{action}", response_model=IssueView)
+async def run_action(
+    request: Request,
+    issue_id: str,
+    action: str,
+    payload: Annotated[dict[str, Any], Body(description="the update's input without `actor`: it comes from your key")] = None,
+) -> IssueView:
+    """Run an IssueWorkflow update: 409 with the workflow's reason when not allowed now, 403
+    when this principal may not. A resident sends `feedback` with the issue's feedback token
+    (header X-Feedback-Token) instead of an API key."""
+    if action not in ACTIONS:
+        raise ApiError(404, f"unknown action {action!r}", {"actions": sorted(ACTIONS)})
+    d = deps(request)
+    payload = dict(payload or {})
+    if "actor" in payload:
+        raise ApiError(422, "invalid input", [{"field": "actor", "message": "the actor comes from your API key; leave it out"}])
+    token = request.headers.get(FEEDBACK_TOKEN_HEADER)
+    if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
+        d.limits.check(client_address(request), None)
+        if not check_feedback_token(d.token_secret, issue_id, token):
+            raise ApiError(401, "this feedback token is not valid for this issue")
+        actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
+    else:
+        p = authenticate(request, request.headers.get(API_KEY_HEADER))
+        d.limits.check(client_address(request), p.id)
+        actor = p.actor()
+    try:
+        update = ACTIONS[action].model_validate({**payload, "actor": actor.model_dump()})
+    except ValidationError as exc:
+        raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
+    handle, s = await fetch_state(request, issue_id)
+    if s.stage == "closed":
+        raise ApiError(409, "the issue is closed")
+    try:
+        new = await handle.execute_update(action, update, result_type=IssueState)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            status = {"Forbidden": 403, "NotAllowed": 409}.get(cause.type or "", 409)
+            raise ApiError(status, cause.message) from None
+        raise ApiError(422, "invalid input", str(cause)) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "the issue is closed") from None
+        raise
+    return await view(handle, p, new) if p else IssueView.model_validate(new.model_dump())
