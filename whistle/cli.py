@@ -71,6 +71,22 @@ def search_attributes(config: ConfigOpt = None) -> None:
     typer.echo(f"added: {', '.join(added)}" if added else "all search attributes already registered")
 
 
+@app.command()
+def api(config: ConfigOpt = None) -> None:
+    """Run the HTTP API against configured servers (WHISTLE_TEMPORAL_ADDRESS, WHISTLE_DATABASE_URL)."""
+    import uvicorn
+
+    from api.app import app_from_settings
+
+    settings = load_settings(config)
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)
+
+
+from whistle.cli_issues import app as issue_app  # noqa: E402
+
+app.add_typer(issue_app, name="issue")
+
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 

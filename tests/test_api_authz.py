@@ -1,0 +1,80 @@
+"""Authorisation matrix over HTTP: each principal × each action, own unit and another's, on an
+issue dispatched to one department (lvhua). 403 = this principal may not; 409 = may, but not
+now; 200 = done (each success on a fresh issue)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api_support import key, serve_api
+from tests.test_api import act, submit
+
+PRINCIPALS = {
+    "grid-own": "grid-heping-a1-c1-g1",
+    "grid-other": "grid-other",
+    "community-own": "community-heping-a1-c1",
+    "community-other": "community-other",
+    "area-own": "area-heping-a1",
+    "street-own": "street-heping",
+    "street-other": "street-donghua",
+    "dept-own": "dept-lvhua",
+    "dept-other": "dept-chengguan",
+    "supervisor": "supervisor",
+    "ops": "ops",
+    "intake": "hotline-12345",
+}
+LADDER = ("grid-own", "grid-other", "community-own", "community-other", "area-own", "street-own", "street-other")
+
+ACTIONS = {
+    "accept": ({}, {"dept-own": 200}),
+    "decline": ({"reason": "非本部门"}, {"dept-own": 200}),
+    "request_extension": ({"extend_by": "2WD", "reason": "审批"}, {"dept-own": 200}),
+    "resolve": ({"summary": "done"}, {"dept-own": 409, **{p: 409 for p in LADDER}}),
+    "escalate": ({"reason": "r"}, {p: 409 for p in LADDER}),
+    "dispatch": ({}, {"street-own": 409, "street-other": 409}),
+    "urge": ({"note": "督办"}, {"supervisor": 200}),
+    "decide_extension": ({"department_id": "lvhua", "approve": True}, {"supervisor": 409}),
+    "assign": ({"department_id": "lvhua", "to_department": "chengguan", "reason": "r"}, {"supervisor": 409}),
+    "feedback": ({"satisfied": True}, {}),  # residents use their token, never an API key
+    "review": ({"decision": "close", "reason": "r"}, {"supervisor": 409}),
+}
+CASES = [(action, who) for action in ACTIONS for who in PRINCIPALS]
+
+
+@pytest.fixture(scope="module")
+async def matrix_api(dev_env, demo, pg_server):
+    import uuid
+
+    import asyncpg
+
+    from whistle.db.pool import open_pool
+    from whistle.jurisdiction import publish_jurisdiction
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server.get_uri())
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    async with open_pool(pg_server.get_uri(name)) as pool:
+        await publish_jurisdiction(pool, demo)
+        async with serve_api(dev_env, demo, pool) as api:
+            api.shared = await dispatched(api)
+            yield api
+
+
+async def dispatched(api) -> str:
+    iid = (await submit(api))["issue_id"]  # tree-trimming: lead lvhua, nobody cooperating
+    assert (await act(api, iid, "escalate", key("grid-heping-a1-c1-g1"), reason="r")).status_code == 200
+    r = await act(api, iid, "dispatch", key("street-heping"))
+    assert [a["department_id"] for a in r.json()["assignments"]] == ["lvhua"]
+    return iid
+
+
+@pytest.mark.parametrize(("action", "who"), CASES, ids=[f"{a}-{w}" for a, w in CASES])
+async def test_matrix(matrix_api, action, who):
+    payload, exceptions = ACTIONS[action]
+    expected = exceptions.get(who, 403)
+    iid = await dispatched(matrix_api) if expected == 200 else matrix_api.shared
+    r = await act(matrix_api, iid, action, key(PRINCIPALS[who]), **payload)
+    assert r.status_code == expected, r.text
+    if expected != 200:
+        assert r.json()["error"]  # says why

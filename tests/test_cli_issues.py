@@ -1,0 +1,76 @@
+"""`whistle issue submit|show|list|act` against the API served by uvicorn on a local port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+
+import uvicorn
+
+from tests.api_support import serve_api
+from whistle.dev import _EmbeddedServer
+
+
+async def whistle(*args: str, key: str | None, url: str) -> tuple[int, str, str]:
+    env = {**os.environ, "WHISTLE_API_URL": url, "WHISTLE_API_KEY": key or "", "COLUMNS": "200"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "whistle.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def served(app):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_issue_commands(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as api, served(api.app) as url:
+        code, out, err = await whistle(
+            "issue", "submit", "--category", "tree-trimming", "--description", "树枝", "--reference", "cli-1",
+            "--grid", "heping-a1-c1-g1", "--phone", "13800000000", key="key-hotline-12345", url=url,
+        )
+        assert code == 0, err
+        assert "created: hotline-cli-1" in out and "feedback token:" in out
+        token = out.split("feedback token:")[1].strip()
+
+        code, out, _ = await whistle("issue", "submit", "--category", "tree-trimming", "--description", "树枝",
+                                     "--reference", "cli-1", "--grid", "heping-a1-c1-g1", key="key-hotline-12345", url=url)
+        assert code == 0 and "exists: hotline-cli-1" in out
+
+        code, out, _ = await whistle("issue", "act", "hotline-cli-1", "resolve", "-d", '{"summary": "剪了"}',
+                                     key="key-grid-heping-a1-c1-g1", url=url)
+        assert code == 0 and "stage feedback" in out
+
+        code, out, _ = await whistle("issue", "show", "hotline-cli-1", key="key-supervisor", url=url)
+        assert code == 0 and '"stage": "feedback"' in out and "13800000000" in out  # a supervisor may call back
+
+        await asyncio.sleep(0.3)
+        code, out, _ = await whistle("issue", "list", "--stage", "feedback", key="key-street-heping", url=url)
+        assert code == 0 and "hotline-cli-1" in out
+
+        code, out, err = await whistle("issue", "act", "hotline-cli-1", "dispatch", key="key-street-heping", url=url)
+        assert code == 1 and "error 409" in err and "stage feedback" in err
+
+        code, out, err = await whistle("issue", "show", "hotline-cli-1", key="wrong", url=url)
+        assert code == 1 and "error 401" in err
+
+        code, out, _ = await whistle("issue", "act", "hotline-cli-1", "feedback", "-d", '{"satisfied": true}',
+                                     "--token", token, key=None, url=url)
+        assert code == 0 and "stage closed" in out

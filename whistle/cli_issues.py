@@ -1,0 +1,121 @@
+"""`whistle issue submit|show|list|act`: the HTTP API from the command line.
+
+The API's address and key come from --api-url/--api-key or WHISTLE_API_URL/WHISTLE_API_KEY.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import httpx
+import typer
+
+from whistle.config import load_settings
+
+app = typer.Typer(no_args_is_help=True, help="Issues over the HTTP API.")
+
+UrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="default WHISTLE_API_URL or http://127.0.0.1:8000")]
+KeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="default WHISTLE_API_KEY")]
+
+
+def _call(method: str, path: str, url: str | None, key: str | None, **kwargs) -> dict:
+    settings = load_settings()
+    base = url or settings.api_url
+    headers = kwargs.pop("headers", {})
+    if key or settings.api_key:
+        headers["X-API-Key"] = key or settings.api_key
+    try:
+        response = httpx.request(method, base.rstrip("/") + path, headers=headers, timeout=30, **kwargs)
+    except httpx.HTTPError as exc:
+        typer.secho(f"error: cannot reach the API at {base}: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {"body": response.text}
+    if response.status_code >= 400:
+        reason = data.get("error", response.reason_phrase) if isinstance(data, dict) else response.reason_phrase
+        detail = data.get("detail") if isinstance(data, dict) else None
+        typer.secho(f"error {response.status_code}: {reason}" + (f"\n{json.dumps(detail, ensure_ascii=False, indent=2)}" if detail else ""), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    return data
+
+
+def _print(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def submit(
+    category: Annotated[str, typer.Option(help="category id, see GET /v1/categories")],
+    description: Annotated[str, typer.Option()],
+    reference: Annotated[str, typer.Option(help="the channel's own id of this report")],
+    channel: Annotated[str, typer.Option()] = "hotline",
+    grid: Annotated[Optional[str], typer.Option("--grid", help="grid id")] = None,
+    lat: Annotated[Optional[float], typer.Option()] = None,
+    long: Annotated[Optional[float], typer.Option()] = None,
+    address: Annotated[Optional[str], typer.Option()] = None,
+    attribute: Annotated[list[str], typer.Option("--attribute", "-a", help="code=value, repeatable")] = [],  # noqa: B006
+    phone: Annotated[Optional[str], typer.Option(help="reporter's phone (personal data, encrypted)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="reporter's name")] = None,
+    urgent: bool = False,
+    api_url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Submit an issue; submitting the same (channel, reference) again returns the same issue."""
+    attributes = dict(a.split("=", 1) for a in attribute if "=" in a)
+    body = {
+        "channel": channel, "reference": reference, "category": category, "description": description,
+        "grid_id": grid, "lat": lat, "long": long, "address": address, "attributes": attributes, "urgent": urgent,
+    }
+    if phone or name:
+        body["reporter"] = {"phone": phone, "name": name}
+    data = _call("POST", "/v1/issues", api_url, api_key, json={k: v for k, v in body.items() if v is not None})
+    issue = data["issue"]
+    typer.echo(f"{'created' if data['created'] else 'exists'}: {data['issue_id']}  stage {issue['stage']}  owner {issue['owner_unit']}")
+    typer.echo(f"feedback token: {data['feedback_token']}")
+
+
+@app.command()
+def show(issue_id: str, api_url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+    """The issue's current state (JSON)."""
+    _print(_call("GET", f"/v1/issues/{issue_id}", api_url, api_key))
+
+
+@app.command("list")
+def list_(
+    stage: Optional[str] = None,
+    owner: Optional[str] = None,
+    overdue: Optional[bool] = typer.Option(None, "--overdue/--not-overdue"),
+    limit: int = 50,
+    api_url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Issues you may see, newest first."""
+    params = {k: v for k, v in {"stage": stage, "owner": owner, "overdue": overdue, "limit": limit}.items() if v is not None}
+    data = _call("GET", "/v1/issues", api_url, api_key, params=params)
+    for row in data["issues"]:
+        flag = " OVERDUE" if row["overdue"] else ""
+        typer.echo(f"{row['issue_id']:<40} {row['stage']:<12} {row['owner_unit'] or '-':<24} due {row['due_at'] or '-'}{flag}")
+    typer.echo(f"{len(data['issues'])} of {data['total']}")
+
+
+@app.command()
+def act(
+    issue_id: str,
+    action: str,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="the update's JSON input without actor, or @file")] = None,
+    token: Annotated[Optional[str], typer.Option(help="a resident's feedback token, instead of an API key")] = None,
+    api_url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Run an action (accept, resolve, escalate, dispatch, decline, request_extension,
+    decide_extension, assign, urge, feedback, review) and print the new state."""
+    text = Path(data[1:]).read_text() if data and data.startswith("@") else (data or "{}")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        typer.secho(f"error: --data is not JSON: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    headers = {"X-Feedback-Token": token} if token else {}
+    state = _call("POST", f"/v1/issues/{issue_id}/actions/{action}", api_url, None if token else api_key, json=payload, headers=headers)
+    typer.echo(f"{issue_id}: stage {state['stage']}  owner {state['owner_unit']}  due {state['due_at']}")
