@@ -118,8 +118,13 @@ async def discovery(request: Request, fmt: str) -> Response:
     }, "discovery")
 
 
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """Optional fields with no value are left out (the spec's swagger file has no nulls)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _service(c) -> dict[str, Any]:
-    return {
+    return _present({
         "service_code": c.id,
         "service_name": c.name,
         "description": f"{c.name_en}. Lead department: {c.lead_department}",
@@ -127,7 +132,7 @@ def _service(c) -> dict[str, Any]:
         "type": "realtime",
         "keywords": ",".join(c.keywords) or None,
         "group": c.owning_level.value,
-    }
+    })
 
 
 @router.get("/services.{fmt}")
@@ -153,7 +158,6 @@ async def service_definition(request: Request, name: str) -> Response:
             "code": a.code,
             "datatype": a.datatype,
             "required": a.required,
-            "datatype_description": None,
             "order": i,
             "description": a.description,
             "values": [{"key": v, "name": v} for v in a.values],
@@ -197,7 +201,7 @@ def service_request(deps, snapshot: dict[str, Any]) -> dict[str, Any]:
     notes = f"closed: {snapshot.get('outcome')}" if closed else f"stage: {snapshot['stage']}"
     if snapshot.get("resolution"):
         notes += f"; {snapshot['resolution']}"
-    return {
+    return _present({
         "service_request_id": snapshot["issue_id"],
         "status": "closed" if closed else "open",
         "status_notes": notes,
@@ -205,7 +209,7 @@ def service_request(deps, snapshot: dict[str, Any]) -> dict[str, Any]:
         "service_code": snapshot["category"],
         "description": snapshot.get("description"),
         "agency_responsible": _agency(deps, snapshot.get("owner_unit")),
-        "service_notice": None,
+        "service_notice": _SERVICE_NOTICE,
         "requested_datetime": _iso(snapshot["created_at"]),
         "updated_datetime": _iso(snapshot.get("updated_at")),
         "expected_datetime": _iso(snapshot.get("due_at")),
@@ -214,14 +218,13 @@ def service_request(deps, snapshot: dict[str, Any]) -> dict[str, Any]:
         "zipcode": None,
         "lat": snapshot.get("lat"),
         "long": snapshot.get("long"),
-        "media_url": None,
-    }
+    })
 
 
 _ATTRIBUTE = re.compile(r"^attribute\[([a-z][a-z0-9_]{0,31})\]$")
 
 
-@router.post("/requests.{fmt}", status_code=201)
+@router.post("/requests.{fmt}")
 async def create_request(request: Request, fmt: str) -> Response:
     """Form-encoded, as the spec gives it: api_key, service_code, lat/long or address_string
     (or address_id, a grid id), description, first_name/last_name/phone/email, attribute[code].
@@ -232,17 +235,21 @@ async def create_request(request: Request, fmt: str) -> Response:
         form = await request.form()
     except Exception:
         raise Open311Error(400, "the body must be application/x-www-form-urlencoded or multipart/form-data", fmt) from None
+    # The spec's swagger file sends the parameters in the query string: take both, the body winning.
+    fields = {k: v for k, v in request.query_params.multi_items()} | {k: v for k, v in form.multi_items() if isinstance(v, str)}
     try:
-        p = authenticate(request, form.get("api_key") or request.headers.get("X-API-Key"))
+        p = authenticate(request, fields.get("api_key") or request.headers.get("X-API-Key"))
         deps.limits.check(client_address(request), p.id)
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
+    given = fields.get("jurisdiction_id")
+    if given and given != deps.jurisdiction.id:
+        raise Open311Error(404, f"unknown jurisdiction_id {given!r}", fmt)
     if p.role not in SUBMITTERS or (p.role == Role.intake and p.channel != Channel.open311.value):
         raise Open311Error(403, "this api_key may not submit Open311 requests", fmt)
     reference = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
     if not re.match(REFERENCE_PATTERN, reference):
         raise Open311Error(400, "Idempotency-Key: letters, digits and '_.:-', at most 64", fmt)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
     attributes = {m.group(1): v for k, v in fields.items() if (m := _ATTRIBUTE.match(k))}
     if not fields.get("service_code"):
         raise Open311Error(400, "service_code is required", fmt)
@@ -283,7 +290,8 @@ async def create_request(request: Request, fmt: str) -> Response:
     handle, created = await submit_issue(deps.client, intake, deps.task_queue)
     await wait_registered(handle)
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
-    return render(fmt, answer, "service_requests", "request", 201 if created else 200)
+    # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
+    return render(fmt, answer, "service_requests", "request")
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -339,6 +347,7 @@ async def list_requests(request: Request, fmt: str) -> Response:
 async def _one(request: Request, name: str) -> Response:
     issue_id, fmt = split_format(name)
     _limit(request, fmt)
+    _check_jurisdiction(request, fmt)
     deps = request.app.state.deps
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(queries.SELECT_ISSUE, issue_id)
@@ -371,6 +380,7 @@ async def get_request_singular(request: Request, name: str) -> Response:
 async def token(request: Request, name: str) -> Response:
     token_id, fmt = split_format(name)
     _limit(request, fmt)
+    _check_jurisdiction(request, fmt)
     issue_id = f"{Channel.open311.value}-{token_id}"
     deps = request.app.state.deps
     async with deps.pool.acquire() as conn:
