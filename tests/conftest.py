@@ -33,7 +33,8 @@ from whistle.temporal import SEARCH_ATTRIBUTES, data_converter, ensure_search_at
 configure_logging("console", "WARNING")
 
 # Tests run encrypted, as production does.
-TEST_KEYRING = Keyring.parse(Keyring.new_entry("test-1"))
+TEST_KEY_ENTRY = Keyring.new_entry("test-1")
+TEST_KEYRING = Keyring.parse(TEST_KEY_ENTRY)
 CONVERTER = data_converter(TEST_KEYRING)
 
 
@@ -93,12 +94,16 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @contextlib.asynccontextmanager
 async def issue_worker(
-    client: Client, jurisdiction: Jurisdiction, pool: asyncpg.Pool, notifier: MemoryNotifier | None = None
+    client: Client,
+    jurisdiction: Jurisdiction,
+    pool: asyncpg.Pool,
+    notifier: MemoryNotifier | None = None,
+    task_queue: str | None = None,
 ) -> AsyncIterator[str]:
-    """A worker on a fresh task queue; yields the queue's name."""
+    """A worker on a fresh task queue (or the one given); yields the queue's name."""
     from worker import build_worker
 
-    task_queue = f"tq-{uuid.uuid4().hex[:8]}"
+    task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
     worker = build_worker(client, jurisdiction, pool, notifier or MemoryNotifier(), task_queue)
     async with worker:
         yield task_queue
