@@ -24,22 +24,26 @@ from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.logging import LogContextInterceptor, configure_logging
 from whistle.temporal import connect
+from activities.quarterly import QuarterlyActivities
+from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.issue import IssueWorkflow
+from workflows.league import LeagueTableWorkflow
+from workflows.quarterly import QuarterlyWorkflow
 
 log = structlog.get_logger("whistle.worker")
 
-WORKFLOWS: Sequence[type] = (IssueWorkflow,)
+WORKFLOWS: Sequence[type] = (IssueWorkflow, ReverseEvaluationWorkflow, LeagueTableWorkflow, QuarterlyWorkflow)
 
 
 def build_worker(
     client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options
 ) -> Worker:
-    issue_activities = IssueActivities(jurisdiction, pool, notifier)
+    activities = IssueActivities(jurisdiction, pool, notifier).all() + QuarterlyActivities(jurisdiction, pool).all()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=issue_activities.all(),
+        activities=activities,
         interceptors=[LogContextInterceptor()],
         **{"graceful_shutdown_timeout": timedelta(seconds=10), **options},
     )

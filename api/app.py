@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import codec_server, errors, issues, open311
+from api import codec_server, errors, issues, league, open311
 from api.deps import Deps
-from api.guard import BodyLimit, RateLimits
+from api.guard import BodyLimit, NoNul, RateLimits
 from whistle.config import Settings
 
 DESCRIPTION = """Intake and actions of the whistle-and-report (吹哨报到) issue workflows.
@@ -33,6 +33,7 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
         return {"status": "ok"}
 
     app.include_router(issues.router)
+    app.include_router(league.router)
     app.include_router(open311.router)
     if settings.codec_server and codec is not None:
         app.state.codec = codec
@@ -46,6 +47,7 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
             allow_credentials=True,
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoNul)
     return app
 
 

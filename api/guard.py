@@ -98,3 +98,20 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class NoNul:
+    """ASGI middleware: NUL in a path or query string is refused (PostgreSQL cannot store it)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"").lower() or "\x00" in scope.get("path", "")):
+            import json
+
+            payload = json.dumps({"error": "NUL characters are not allowed in the path or query"}).encode()
+            await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await self.app(scope, receive, send)

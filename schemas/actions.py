@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.deadline import DeadlineSpec
 from schemas.principal import Actor
+from schemas.text import reject_nul
 
 Reason = Field(min_length=1, max_length=1000)
 
@@ -15,6 +16,12 @@ Reason = Field(min_length=1, max_length=1000)
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
     actor: Actor
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        return reject_nul(data)
+
 
 
 class Accept(_Action):

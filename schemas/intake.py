@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from schemas.text import reject_nul
 
 
 class Channel(StrEnum):
@@ -46,6 +47,12 @@ def workflow_id_for(issue_id: str) -> str:
 
 class IssueIntake(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        return reject_nul(data)
+
 
     channel: Channel
     reference: str = Field(pattern=REFERENCE_PATTERN, description="the channel's own id of this report")

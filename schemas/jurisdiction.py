@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.deadline import DeadlineSpec
+from schemas.league import LeaguePolicy
 
 Id = str
 
@@ -178,6 +179,7 @@ class Jurisdiction(_Model):
     categories: list[Category]
     policies: Policies = Policies()
     calendar: CalendarOverrides = CalendarOverrides()
+    league: LeaguePolicy = LeaguePolicy()
 
     @model_validator(mode="after")
     def _consistent(self) -> "Jurisdiction":

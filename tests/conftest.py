@@ -107,3 +107,6 @@ async def issue_worker(
     worker = build_worker(client, jurisdiction, pool, notifier or MemoryNotifier(), task_queue)
     async with worker:
         yield task_queue
+
+
+from tests.quarter_support import quarter  # noqa: E402,F401  (session fixture: one whole quarter)

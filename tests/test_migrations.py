@@ -21,6 +21,9 @@ TABLES = {
     "penalties",
     "ratings",
     "league_tables",
+    "evaluation_rounds",
+    "evaluation_targets",
+    "league_publications",
     "schema_migrations",
 }
 

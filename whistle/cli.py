@@ -87,6 +87,66 @@ from whistle.cli_issues import app as issue_app  # noqa: E402
 
 app.add_typer(issue_app, name="issue")
 
+schedules_app = typer.Typer(no_args_is_help=True, help="The quarterly Schedule (evaluation round, then red/black list).")
+app.add_typer(schedules_app, name="schedules")
+
+
+def _with_client(settings, fn):
+    from whistle.temporal import connect
+
+    async def run():
+        client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
+        return await fn(client)
+
+    return asyncio.run(run())
+
+
+@schedules_app.command("apply")
+def schedules_apply(config: ConfigOpt = None) -> None:
+    """Create the quarterly Schedule, or update it to this version's definition (idempotent)."""
+    from whistle.schedules import SCHEDULE_ID, apply_schedules
+
+    settings = load_settings(config)
+    done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue))
+    typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 Asia/Shanghai on 1 January, April, July, October)")
+
+
+@schedules_app.command("backfill")
+def schedules_backfill(
+    from_: Annotated[str, typer.Option("--from", help="first quarter, e.g. 2026Q1")],
+    to: Annotated[str, typer.Option("--to", help="last quarter, e.g. 2026Q3")],
+    config: ConfigOpt = None,
+) -> None:
+    """Run the quarterly workflows for past quarters (those already run are left as they are)."""
+    from whistle.schedules import backfill
+
+    settings = load_settings(config)
+    try:
+        quarters = _with_client(settings, lambda c: backfill(c, from_, to))
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"backfilled: {', '.join(quarters)}")
+
+
+league_app = typer.Typer(no_args_is_help=True, help="The red/black list.")
+app.add_typer(league_app, name="league")
+
+
+@league_app.command("show")
+def league_show(
+    period: str,
+    api_url: Annotated[Optional[str], typer.Option("--api-url")] = None,
+) -> None:
+    """Print a published red/black list (GET /v1/league/PERIOD)."""
+    from whistle.cli_issues import _call
+
+    t = _call("GET", f"/v1/league/{period}", api_url, None)
+    for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
+        typer.echo(f"\n{period} {title}")
+        for r in t[kind]:
+            mark = {"red": "红榜", "black": "黑榜"}.get(r.get("listed") or "", "")
+            typer.echo(f"{r['rank']:>3} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f}  {mark}")
+
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 

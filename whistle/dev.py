@@ -97,6 +97,9 @@ class DevStack:
             worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue)
             await stack.enter_async_context(worker)
             await stack.enter_async_context(self._api(client, pool, jurisdiction, keyring))
+            from whistle.schedules import apply_schedules
+
+            await apply_schedules(client, s.task_queue)
             self.client, self.pool, self.jurisdiction = client, pool, jurisdiction
             yield self
             log.info("dev.stopping")

@@ -82,3 +82,169 @@ WHERE ($1::text[] IS NULL OR issue_id = ANY($1))
 ORDER BY created_at DESC, issue_id
 LIMIT $6 OFFSET $7
 """
+
+# --------------------------------------------------------------------------- reverse evaluation
+# The streets and departments that handled each community's issues created in [$1, $2).
+EVALUATION_TARGETS = """
+WITH period_issues AS (
+    SELECT issue_id, community_id, street_id FROM issues
+    WHERE created_at >= $1 AND created_at < $2 AND community_id IS NOT NULL
+), handled AS (
+    SELECT p.community_id, p.street_id AS target_id FROM period_issues p
+    WHERE EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = p.issue_id AND e.stage_to = 'street')
+    UNION
+    SELECT p.community_id, a.department_id FROM period_issues p JOIN assignments a ON a.issue_id = p.issue_id
+)
+SELECT community_id, array_agg(target_id ORDER BY target_id) AS targets
+FROM handled GROUP BY community_id ORDER BY community_id
+"""
+UPSERT_ROUND = """
+INSERT INTO evaluation_rounds (quarter, opened_at, closes_at, status) VALUES ($1, $2, $3, 'open')
+ON CONFLICT (quarter) DO NOTHING
+"""
+INSERT_TARGET = "INSERT INTO evaluation_targets (quarter, community_id, target_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+SELECT_TARGETS = """
+SELECT community_id, array_agg(target_id ORDER BY target_id) AS targets FROM evaluation_targets
+WHERE quarter = $1 GROUP BY community_id ORDER BY community_id
+"""
+CLOSE_ROUND = "UPDATE evaluation_rounds SET status = 'closed', closed_at = coalesce(closed_at, $2) WHERE quarter = $1"
+CLOSED_ROUNDS = "SELECT count(*) FROM evaluation_rounds WHERE quarter = ANY($1) AND status = 'closed'"
+# Revisable until the round closes: the latest rating wins.
+UPSERT_RATING = """
+INSERT INTO ratings (quarter, community_id, target_id, responsiveness, quality, attitude, pushed_down, evidence, rated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (quarter, community_id, target_id) DO UPDATE SET responsiveness = EXCLUDED.responsiveness,
+  quality = EXCLUDED.quality, attitude = EXCLUDED.attitude, pushed_down = EXCLUDED.pushed_down,
+  evidence = EXCLUDED.evidence, rated_at = EXCLUDED.rated_at
+WHERE ratings.rated_at <= EXCLUDED.rated_at
+"""
+
+# --------------------------------------------------------------------------- league table
+# Metrics of one period [$1, $2), ratings of the quarters $3, weights $4 (jsonb, by metric).
+# Each metric is 0..1, higher is better, NULL when there is nothing to measure; the score is
+# the weighted mean of the metrics present, times 100. docs/league.md shows these statements.
+_LEAGUE_SCORE = """
+SELECT m.*,
+  round((100 * (
+      coalesce(($4::jsonb->>'satisfaction')::float8 * m.satisfaction, 0)
+    + coalesce(($4::jsonb->>'evaluation')::float8 * greatest(m.evaluation - 0.1 * m.pushed_down, 0), 0)
+    + coalesce(($4::jsonb->>'on_time_accept')::float8 * m.on_time_accept, 0)
+    + coalesce(($4::jsonb->>'on_time_resolve')::float8 * m.on_time_resolve, 0)
+    + coalesce(($4::jsonb->>'low_reopen')::float8 * (1 - least(m.reopen_rate, 1)), 0)
+    + coalesce(($4::jsonb->>'low_penalty')::float8 * (1 - least(m.penalties::float8 / nullif(m.volume, 0), 1)), 0)
+  ) / nullif(
+      ($4::jsonb->>'satisfaction')::float8 * (m.satisfaction IS NOT NULL)::int
+    + ($4::jsonb->>'evaluation')::float8 * (m.evaluation IS NOT NULL)::int
+    + ($4::jsonb->>'on_time_accept')::float8 * (m.on_time_accept IS NOT NULL)::int
+    + ($4::jsonb->>'on_time_resolve')::float8 * (m.on_time_resolve IS NOT NULL)::int
+    + ($4::jsonb->>'low_reopen')::float8 * (m.reopen_rate IS NOT NULL)::int
+    + ($4::jsonb->>'low_penalty')::float8 * (m.volume > 0)::int, 0))::numeric, 2)::float8 AS score
+FROM metrics m
+"""
+
+LEAGUE_DEPARTMENTS = """
+WITH work AS (
+    SELECT department_id AS unit_id, issue_id, accepted_at, accept_due, resolved_at, resolve_due
+    FROM assignments WHERE assigned_at >= $1 AND assigned_at < $2
+), pen AS (
+    SELECT unit_id, count(*) AS penalties,
+           count(*) FILTER (WHERE kind = 'accept_overdue') AS accept_missed,
+           count(*) FILTER (WHERE kind = 'resolve_overdue') AS resolve_missed
+    FROM penalties WHERE recorded_at >= $1 AND recorded_at < $2 GROUP BY unit_id
+), vol AS (
+    SELECT unit_id, count(DISTINCT issue_id) AS volume,
+           count(*) FILTER (WHERE accepted_at <= accept_due) AS accepted_on_time,
+           count(*) FILTER (WHERE resolved_at <= resolve_due) AS resolved_on_time
+    FROM work GROUP BY unit_id
+), fb AS (
+    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE (e.detail->>'satisfied')::boolean) AS satisfied
+    FROM (SELECT DISTINCT unit_id, issue_id FROM work) w
+    JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'feedback'
+    GROUP BY w.unit_id
+), reo AS (
+    SELECT u.unit_id, count(*) AS reopens
+    FROM issue_events e CROSS JOIN LATERAL jsonb_array_elements_text(e.detail->'units') AS u(unit_id)
+    WHERE e.kind = 'reopened' AND e.at >= $1 AND e.at < $2 GROUP BY u.unit_id
+), ev AS (
+    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
+           count(*) FILTER (WHERE pushed_down) AS pushed_down
+    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
+), metrics AS (
+    SELECT d.id AS unit_id, d.name, coalesce(vol.volume, 0)::int AS volume,
+      vol.accepted_on_time::float8 / nullif(vol.accepted_on_time + coalesce(pen.accept_missed, 0), 0) AS on_time_accept,
+      vol.resolved_on_time::float8 / nullif(vol.resolved_on_time + coalesce(pen.resolve_missed, 0), 0) AS on_time_resolve,
+      fb.satisfied::float8 / nullif(fb.answers, 0) AS satisfaction,
+      coalesce(reo.reopens, 0)::float8 / nullif(vol.volume, 0) AS reopen_rate,
+      coalesce(pen.penalties, 0)::int AS penalties,
+      ev.evaluation, coalesce(ev.pushed_down, 0)::int AS pushed_down
+    FROM units d
+    LEFT JOIN vol ON vol.unit_id = d.id LEFT JOIN pen ON pen.unit_id = d.id LEFT JOIN fb ON fb.unit_id = d.id
+    LEFT JOIN reo ON reo.unit_id = d.id LEFT JOIN ev ON ev.unit_id = d.id
+    WHERE d.level = 'department' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.evaluation IS NOT NULL)
+)
+""" + _LEAGUE_SCORE + " ORDER BY score DESC, unit_id"
+
+LEAGUE_STREETS = """
+WITH work AS (
+    SELECT i.street_id AS unit_id, i.issue_id, i.overdue, i.stage IN ('feedback', 'review', 'closed') AS resolved
+    FROM issues i
+    WHERE i.created_at >= $1 AND i.created_at < $2
+      AND EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.issue_id AND e.stage_to = 'street')
+), pen AS (
+    SELECT unit_id, count(*) AS penalties, count(*) FILTER (WHERE kind = 'handle_overdue') AS handle_missed
+    FROM penalties WHERE recorded_at >= $1 AND recorded_at < $2 GROUP BY unit_id
+), vol AS (
+    SELECT unit_id, count(*) AS volume, count(*) FILTER (WHERE resolved) AS resolved,
+           count(*) FILTER (WHERE resolved AND NOT overdue) AS resolved_on_time
+    FROM work GROUP BY unit_id
+), fb AS (
+    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE (e.detail->>'satisfied')::boolean) AS satisfied
+    FROM work w JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'feedback' GROUP BY w.unit_id
+), reo AS (
+    SELECT w.unit_id, count(*) AS reopens
+    FROM work w JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'reopened' GROUP BY w.unit_id
+), ev AS (
+    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
+           count(*) FILTER (WHERE pushed_down) AS pushed_down
+    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
+), metrics AS (
+    SELECT s.id AS unit_id, s.name, coalesce(vol.volume, 0)::int AS volume,
+      1 - coalesce(pen.handle_missed, 0)::float8 / nullif(vol.volume, 0) AS on_time_accept,
+      vol.resolved_on_time::float8 / nullif(vol.resolved, 0) AS on_time_resolve,
+      fb.satisfied::float8 / nullif(fb.answers, 0) AS satisfaction,
+      coalesce(reo.reopens, 0)::float8 / nullif(vol.volume, 0) AS reopen_rate,
+      coalesce(pen.penalties, 0)::int AS penalties,
+      ev.evaluation, coalesce(ev.pushed_down, 0)::int AS pushed_down
+    FROM units s
+    LEFT JOIN vol ON vol.unit_id = s.id LEFT JOIN pen ON pen.unit_id = s.id LEFT JOIN fb ON fb.unit_id = s.id
+    LEFT JOIN reo ON reo.unit_id = s.id LEFT JOIN ev ON ev.unit_id = s.id
+    WHERE s.level = 'street' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.evaluation IS NOT NULL)
+)
+""" + _LEAGUE_SCORE + " ORDER BY score DESC, unit_id"
+
+UPSERT_LEAGUE_ROW = """
+INSERT INTO league_tables (period, unit_id, unit_kind, status, rank, listed, score, metrics, computed_at, name)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (period, unit_id) DO UPDATE SET unit_kind = EXCLUDED.unit_kind, status = EXCLUDED.status,
+  rank = EXCLUDED.rank, listed = EXCLUDED.listed, score = EXCLUDED.score, metrics = EXCLUDED.metrics,
+  computed_at = EXCLUDED.computed_at, name = EXCLUDED.name
+WHERE league_tables.status = 'draft'
+"""
+DELETE_LEAGUE_DRAFT = "DELETE FROM league_tables WHERE period = $1 AND status = 'draft'"
+UPSERT_PUBLICATION = """
+INSERT INTO league_publications (period, status, weights, comments, computed_at)
+VALUES ($1, 'draft', $2, $3, $4)
+ON CONFLICT (period) DO UPDATE SET weights = EXCLUDED.weights, comments = EXCLUDED.comments,
+  computed_at = EXCLUDED.computed_at
+WHERE league_publications.status = 'draft'
+"""
+PUBLISH_LEAGUE = """
+WITH pub AS (
+    UPDATE league_publications SET status = 'published', published_at = coalesce(published_at, $2)
+    WHERE period = $1 RETURNING period
+)
+UPDATE league_tables SET status = 'published' WHERE period = (SELECT period FROM pub)
+"""
+MARK_ANNOUNCED = "UPDATE league_publications SET announced_at = coalesce(announced_at, $2) WHERE period = $1"
+SELECT_PUBLICATION = "SELECT * FROM league_publications WHERE period = $1"
+SELECT_LEAGUE_ROWS = "SELECT * FROM league_tables WHERE period = $1 ORDER BY unit_kind, rank"

@@ -1,0 +1,196 @@
+"""Ratings of the reverse evaluation, and the red/black list as JSON and as an HTML page."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError, validation_detail
+from api.guard import limited, principal, require_role
+from schemas.evaluation import Rating, RatingRecord
+from schemas.league import LeagueState, ReviewDraft
+from schemas.period import PERIOD_PATTERN
+from schemas.principal import Principal, Role
+from whistle.db import queries
+
+router = APIRouter(tags=["evaluation and league"])
+Quarter = Annotated[str, Path(pattern=r"^\d{4}Q[1-4]$")]
+Period = Annotated[str, Path(pattern=PERIOD_PATTERN)]
+
+
+async def _update(request: Request, workflow_id: str, name: str, arg, result_type, missing: str):
+    handle = request.app.state.deps.client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update(name, arg, result_type=result_type)
+    except WorkflowUpdateFailedError as err:
+        if isinstance(err.cause, ApplicationError):
+            raise ApiError({"Forbidden": 403}.get(err.cause.type or "", 409), err.cause.message) from None
+        raise ApiError(422, "invalid input", str(err.cause)) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            try:
+                await handle.describe()
+            except RPCError:
+                raise ApiError(404, missing) from None
+            raise ApiError(409, f"{workflow_id} has finished") from None
+        raise
+
+
+@router.post("/v1/evaluations/{quarter}/ratings", response_model=RatingRecord)
+async def rate(
+    request: Request, quarter: Quarter, p: Annotated[Principal, Depends(principal)],
+    payload: Annotated[dict[str, Any], Body(description="target_id, responsiveness, quality, attitude (1–5), pushed_down, evidence")],
+) -> RatingRecord:
+    """A community rates a street or department that handled its issues; revisable until the
+    round closes, refused after."""
+    require_role(p, Role.community)
+    if "actor" in payload:
+        raise ApiError(422, "invalid input", [{"field": "actor", "message": "the actor comes from your API key; leave it out"}])
+    try:
+        rating = Rating.model_validate({**payload, "actor": p.actor().model_dump()})
+    except ValidationError as exc:
+        raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
+    return await _update(request, f"evaluation-{quarter}", "rate", rating, RatingRecord, f"no evaluation round for {quarter}")
+
+
+@router.post("/v1/league/{period}/review", response_model=LeagueState)
+async def review(
+    request: Request, period: Period, p: Annotated[Principal, Depends(principal)],
+    payload: Annotated[dict[str, Any], Body(description='{"decision": "approve" | "send_back", "comments": "..."}')],
+) -> LeagueState:
+    """The supervisor approves the draft (it is published) or sends it back with comments."""
+    require_role(p, Role.supervisor)
+    try:
+        decision = ReviewDraft.model_validate({**payload, "actor": p.actor().model_dump()})
+    except ValidationError as exc:
+        raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
+    return await _update(request, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")
+
+
+async def load_table(request: Request, period: str, drafts: bool = False) -> dict[str, Any]:
+    async with request.app.state.deps.pool.acquire() as conn:
+        publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
+        rows = await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)
+    if publication is None or (publication["status"] != "published" and not drafts):
+        raise ApiError(404, f"no published red/black list for {period}")
+    return {
+        "period": period,
+        "status": publication["status"],
+        "weights": publication["weights"],
+        "comments": publication["comments"],
+        "computed_at": publication["computed_at"].isoformat(),
+        "published_at": publication["published_at"].isoformat() if publication["published_at"] else None,
+        "departments": [r["metrics"] for r in rows if r["unit_kind"] == "department"],
+        "streets": [r["metrics"] for r in rows if r["unit_kind"] == "street"],
+    }
+
+
+@router.get("/v1/league/{period}", dependencies=[Depends(limited)])
+async def league_json(request: Request, period: Period) -> dict[str, Any]:
+    """The published red/black list: every metric of every department and street."""
+    return await load_table(request, period)
+
+
+# ---------------------------------------------------------------------------------- HTML
+LABELS = {
+    "score": "综合得分", "on_time_accept": "按时受理率", "on_time_resolve": "按时办结率",
+    "satisfaction": "群众满意率", "reopen_rate": "重办率", "evaluation": "逆向考评",
+}
+LIST_NAMES = {"red": "红榜", "black": "黑榜"}
+WEIGHT_LABELS = {
+    "satisfaction": "群众满意率", "evaluation": "逆向考评", "on_time_accept": "按时受理率",
+    "on_time_resolve": "按时办结率", "low_reopen": "低重办率", "low_penalty": "低罚单率",
+}
+
+
+def _local(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def _bars(title: str, rows: list[dict[str, Any]], key: str) -> str:
+    """A horizontal bar chart in SVG: one bar per unit, value as a percentage (score: 0–100)."""
+    width, bar_h, gap, label_w = 560, 18, 6, 150
+    height = len(rows) * (bar_h + gap) + 30
+    parts = [f'<svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}"><title>{html.escape(title)}</title>',
+             f'<text x="0" y="14" class="chart-title">{html.escape(title)}</text>']
+    for i, r in enumerate(rows):
+        value = r.get(key)
+        fraction = 0.0 if value is None else (value / 100 if key == "score" else value)
+        y = 24 + i * (bar_h + gap)
+        colour = {"red": "#c62828", "black": "#212121"}.get(r.get("listed") or "", "#5c7cfa")
+        length = max(0.0, min(1.0, fraction)) * (width - label_w - 60)
+        shown = "—" if value is None else (f"{value:.1f}" if key == "score" else f"{value * 100:.0f}%")
+        parts.append(
+            f'<text x="0" y="{y + 13}" class="bar-label">{html.escape(r.get("name") or r["unit_id"])}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{colour}"/>'
+            f'<text x="{label_w + length + 6:.1f}" y="{y + 13}" class="bar-value">{shown}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("排名", "单位", "榜单", "综合得分", "办件量", "按时受理率", "按时办结率",
+                                            "群众满意率", "重办率", "罚单", "逆向考评", "随意下放", "说明"))
+    body = []
+    for r in rows:
+        listed = r.get("listed")
+        body.append(
+            f'<tr class="{listed or ""}"><td>{r["rank"]}</td><td>{html.escape(r.get("name") or r["unit_id"])}</td>'
+            f'<td>{LIST_NAMES.get(listed, "")}</td><td>{r["score"]:.1f}</td><td>{r["volume"]}</td>'
+            f'<td>{_pct(r["on_time_accept"])}</td><td>{_pct(r["on_time_resolve"])}</td><td>{_pct(r["satisfaction"])}</td>'
+            f'<td>{_pct(r["reopen_rate"])}</td><td>{r["penalties"]}</td><td>{_pct(r["evaluation"])}</td>'
+            f'<td>{r["pushed_down"]}</td><td>{html.escape("；".join(r.get("reasons") or []))}</td></tr>'
+        )
+    return f'<table class="league"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def render_page(t: dict[str, Any]) -> str:
+    sections = []
+    for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
+        rows = t[kind]
+        if not rows:
+            continue
+        charts = "".join(_bars(f"{title}·{LABELS[k]}", rows, k) for k in LABELS)
+        sections.append(f'<section id="{kind}"><h2>{title}</h2>{_table(rows)}<div class="charts">{charts}</div></section>')
+    weights = "，".join(f"{WEIGHT_LABELS.get(k, k)} {v:g}" for k, v in t["weights"].items() if v)
+    status = "已发布" if t["status"] == "published" else "草稿"
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t["period"]} 红黑榜</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif;
+       margin: 2rem; color: #222; }}
+h1 {{ margin-bottom: .2rem; }} .meta {{ color: #666; margin-bottom: 1.5rem; }}
+table.league {{ border-collapse: collapse; margin: 1rem 0; font-size: 14px; }}
+table.league th, table.league td {{ border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-space: nowrap; }}
+table.league td:nth-child(2), table.league td:nth-child(13) {{ text-align: left; }}
+tr.red td:nth-child(3) {{ color: #c62828; font-weight: bold; }} tr.black td:nth-child(3) {{ color: #000; font-weight: bold; }}
+tr.red {{ background: #fff5f5; }} tr.black {{ background: #f0f0f0; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 1.5rem; }} .chart-title {{ font-weight: bold; font-size: 14px; }}
+.bar-label, .bar-value {{ font-size: 12px; }}
+</style></head>
+<body><h1>{t["period"]} 红黑榜</h1>
+<p class="meta">{status} · 计算于 {_local(t["computed_at"])} · 权重 {html.escape(weights)}</p>
+{"".join(sections) or "<p>本期没有可排名的单位。</p>"}
+</body></html>"""
+
+
+@router.get("/league/{period}", response_class=HTMLResponse, dependencies=[Depends(limited)])
+async def league_page(request: Request, period: Period) -> HTMLResponse:
+    """The published red/black list as a page: ranking tables and bar charts of the metrics."""
+    return HTMLResponse(render_page(await load_table(request, period)))

@@ -1,0 +1,162 @@
+"""The draft's review on the dev server (updates): approve, send back with comments, the hold
+policy; the rating route and the league routes of the API; the quarterly Schedule."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from schemas.deadline import DeadlineSpec
+from schemas.evaluation import EvaluationInput
+from schemas.league import LeagueInput, LeaguePolicy
+from schemas.period import quarter_of
+from tests.api_support import key, serve_api
+from tests.conftest import issue_worker
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
+from whistle.schedules import SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
+from workflows.evaluation import ReverseEvaluationWorkflow
+from workflows.league import LeagueTableWorkflow
+
+SUPERVISOR = {"id": "sv", "role": "supervisor"}
+
+
+async def league_in_draft(client, tq, period, policy):
+    """A closed (empty, 2-second) round and a league table waiting for review."""
+    evaluation = await client.start_workflow(
+        ReverseEvaluationWorkflow.run, EvaluationInput(quarter=period, window=DeadlineSpec(duration="PT1S"), reminders=[]),
+        id=f"evaluation-{period}", task_queue=tq)
+    await evaluation.result()
+    league = await client.start_workflow(LeagueTableWorkflow.run, LeagueInput(period=period, policy=policy),
+                                         id=f"league-{period}", task_queue=tq)
+    for _ in range(100):
+        try:
+            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
+                return league
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("no draft")
+
+
+async def test_send_back_then_approve(dev_env, demo, pool):
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        await act(h, "escalate", actor=GRID_WORKER, reason="r")
+        await act(h, "dispatch", actor=STREET_HANDLER)
+        await act(h, "accept", actor=dept("lvhua"))
+        period = quarter_of(datetime.now(ZoneInfo("Asia/Shanghai")))
+        league = await league_in_draft(dev_env.client, tq, period, LeaguePolicy(approval_deadline="PT1H"))
+        with pytest.raises(WorkflowUpdateFailedError):
+            await league.execute_update("review_draft", {"actor": {"id": "x", "role": "street", "unit_id": "heping"}, "decision": "approve"})
+        with pytest.raises(WorkflowUpdateFailedError):  # sending back needs a reason
+            await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back"})
+        s = await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", "comments": "核对城管数据"})
+        assert s["drafts"] == 2 and s["stage"] == "draft" and s["table"]["comments"] == ["核对城管数据"]
+        s = await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        assert s["stage"] == "published"
+        result = await league.result()
+    assert any(r.unit_id == "lvhua" for r in result.table.rows)
+
+
+async def test_hold_policy_waits_and_reminds(dev_env, demo, pool):
+    from activities.notifier import MemoryNotifier
+
+    notes = MemoryNotifier()
+    async with issue_worker(dev_env.client, demo, pool, notes) as tq:
+        policy = LeaguePolicy(approval_deadline="PT1S", on_no_answer="hold")
+        league = await league_in_draft(dev_env.client, tq, "2025Q2", policy)
+        await asyncio.sleep(2.5)
+        s = await league.query(LeagueTableWorkflow.state)
+        assert s.stage == "draft" and any("held" in line for line in s.history)
+        assert sum(n.kind == "league_draft" for n in notes.sent) >= 2  # reminded again
+        await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        assert (await league.result()).stage == "published"
+
+
+async def test_rating_route_and_league_routes(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as api:
+        tq = api.task_queue
+        issue = await api.http.post("/v1/issues", headers=key("hotline-12345"), json={
+            "channel": "hotline", "reference": "ev-1", "category": "tree-trimming", "grid_id": "heping-a1-c1-g1",
+            "description": "x"})
+        iid = issue.json()["issue_id"]
+        await api.http.post(f"/v1/issues/{iid}/actions/escalate", json={"reason": "r"}, headers=key("grid-heping-a1-c1-g1"))
+        await api.http.post(f"/v1/issues/{iid}/actions/dispatch", json={}, headers=key("street-heping"))
+        await asyncio.sleep(0.3)
+        period = quarter_of(datetime.now(ZoneInfo("Asia/Shanghai")))
+        evaluation = await dev_env.client.start_workflow(
+            ReverseEvaluationWorkflow.run, EvaluationInput(quarter=period, window=DeadlineSpec(duration="PT3S"), reminders=[]),
+            id=f"evaluation-{period}", task_queue=tq)
+        url = f"/v1/evaluations/{period}/ratings"
+        body = {"target_id": "lvhua", "responsiveness": 4, "quality": 5, "attitude": 5}
+        for _ in range(50):  # the round opens within milliseconds
+            r = await api.http.post(url, json=body, headers=key("community-heping-a1-c1"))
+            if r.status_code != 409 or "opening" not in r.text:
+                break
+            await asyncio.sleep(0.05)
+        assert r.status_code == 200 and r.json()["target_id"] == "lvhua"
+        assert (await api.http.post(url, json=body, headers=key("street-heping"))).status_code == 403
+        assert (await api.http.post(url, json=body, headers=key("community-other"))).status_code == 403  # nothing to rate
+        r = await api.http.post(url, json=body | {"target_id": "shichang"}, headers=key("community-heping-a1-c1"))
+        assert r.status_code == 409 and "did not handle" in r.json()["error"]
+        r = await api.http.post(url, json=body | {"pushed_down": True}, headers=key("community-heping-a1-c1"))
+        assert r.status_code == 422  # evidence needed
+        assert (await api.http.post(url, json=body | {"quality": 9}, headers=key("community-heping-a1-c1"))).status_code == 422
+        assert (await api.http.post("/v1/evaluations/2001Q1/ratings", json=body, headers=key("community-heping-a1-c1"))).status_code == 404
+        assert (await api.http.post("/v1/evaluations/2026Q9/ratings", json=body, headers=key("community-heping-a1-c1"))).status_code == 422
+        await evaluation.result()
+        r = await api.http.post(url, json=body, headers=key("community-heping-a1-c1"))
+        assert r.status_code == 409  # refused after close
+        assert (await api.http.get(f"/v1/league/{period}")).status_code == 404  # nothing published yet
+        league = await dev_env.client.start_workflow(
+            LeagueTableWorkflow.run, LeagueInput(period=period, policy=LeaguePolicy(approval_deadline="PT1H")),
+            id=f"league-{period}", task_queue=tq)
+        for _ in range(100):
+            r = await api.http.post(f"/v1/league/{period}/review", json={"decision": "approve"}, headers=key("supervisor"))
+            if r.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert r.status_code == 200 and r.json()["stage"] == "published"
+        assert (await api.http.post(f"/v1/league/{period}/review", json={"decision": "approve"}, headers=key("ops"))).status_code == 403
+        table = (await api.http.get(f"/v1/league/{period}")).json()
+        assert table["status"] == "published" and table["departments"][0]["unit_id"] == "lvhua"
+        assert table["departments"][0]["evaluation"] == pytest.approx(14 / 15)
+        page = await api.http.get(f"/league/{period}")
+        assert page.status_code == 200 and "红黑榜" in page.text and "<svg" in page.text and "<table" in page.text
+        await league.result()
+
+
+async def test_schedule_apply_is_idempotent_and_fires_each_quarter(dev_env):
+    client = dev_env.client
+    assert await apply_schedules(client, "whistle-test-schedules") in ("created", "updated")
+    assert await apply_schedules(client, "whistle-test-schedules") == "updated"
+    described = await client.get_schedule_handle(SCHEDULE_ID).describe()
+    spec = described.schedule.spec
+    assert spec.time_zone_name == "Asia/Shanghai"
+    tz = ZoneInfo("Asia/Shanghai")
+    times = [t.astimezone(tz) for t in described.info.next_action_times]
+    assert times and all((t.month, t.day, t.hour, t.minute) in {(m, 1, 9, 0) for m in (1, 4, 7, 10)} for t in times)
+    assert fire_time("2026Q3") == datetime(2026, 10, 1, 9, 0, tzinfo=tz)
+    assert fire_time("2026Q4") == datetime(2027, 1, 1, 9, 0, tzinfo=tz)
+    assert quarter_range("2026Q3", "2027Q1") == ["2026Q3", "2026Q4", "2027Q1"]
+    with pytest.raises(ValueError):
+        quarter_range("2026Q3", "2026Q1")
+
+
+async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):
+    client = dev_env.client
+    async with issue_worker(client, demo, pool) as tq:
+        await apply_schedules(client, tq)
+        assert await backfill(client, "2025Q1", "2025Q2") == ["2025Q1", "2025Q2"]
+        wanted = {"evaluation-2025Q1", "league-2025Q1", "evaluation-2025Q2", "league-2025Q2"}
+        for _ in range(100):
+            found = {w.id async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2025' OR WorkflowId STARTS_WITH 'league-2025'")}
+            if wanted <= found:
+                break
+            await asyncio.sleep(0.2)
+        assert wanted <= found
+    await client.get_schedule_handle(SCHEDULE_ID).delete()

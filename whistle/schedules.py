@@ -1,0 +1,75 @@
+"""The quarterly Schedule: created or updated idempotently; past quarters can be backfilled."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from temporalio.client import (
+    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleBackfill,
+    ScheduleCalendarSpec, ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate,
+)
+
+from schemas.period import parse_period, period_bounds
+
+SCHEDULE_ID = "whistle-quarterly"
+FIRE_HOUR = 9  # 09:00 Asia/Shanghai on the first day of each quarter
+TIME_ZONE = "Asia/Shanghai"
+
+
+def quarterly_schedule(task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow("QuarterlyWorkflow", id="whistle-quarterly", task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(
+                month=[ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)],
+                day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(FIRE_HOUR)],
+                minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+                comment="each quarter: reverse evaluation of the quarter just ended, then its red/black list",
+            )],
+            time_zone_name=TIME_ZONE,
+        ),
+        # One quarter at a time: a late run waits, none is dropped.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=timedelta(days=30)),
+    )
+
+
+async def apply_schedules(client: Client, task_queue: str) -> str:
+    """Create the schedule, or bring an existing one to this definition. Returns what it did."""
+    schedule = quarterly_schedule(task_queue)
+    try:
+        await client.create_schedule(SCHEDULE_ID, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+
+
+def fire_time(quarter: str) -> datetime:
+    """When the schedule fires for a quarter: 09:00 on the first day of the next quarter."""
+    _, end = period_bounds(quarter, TIME_ZONE)
+    return datetime.combine(end.date(), time(FIRE_HOUR), ZoneInfo(TIME_ZONE))
+
+
+def quarter_range(first: str, last: str) -> list[str]:
+    (y, q), (y2, q2) = parse_period(first), parse_period(last)
+    if q is None or q2 is None:
+        raise ValueError("give quarters like 2026Q1")
+    out = []
+    while (y, q) <= (y2, q2):
+        out.append(f"{y}Q{q}")
+        y, q = (y + 1, 1) if q == 4 else (y, q + 1)
+    if not out:
+        raise ValueError(f"{first} is after {last}")
+    return out
+
+
+async def backfill(client: Client, first: str, last: str) -> list[str]:
+    quarters = quarter_range(first, last)
+    handle = client.get_schedule_handle(SCHEDULE_ID)
+    await handle.backfill(*[
+        ScheduleBackfill(start_at=fire_time(q) - timedelta(seconds=1), end_at=fire_time(q) + timedelta(seconds=1),
+                         overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+        for q in quarters
+    ])
+    return quarters

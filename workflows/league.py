@@ -1,0 +1,140 @@
+"""LeagueTableWorkflow (id `league-<YYYY>Q<n>`, or `league-<YYYY>` for the year-end
+evaluation): waits for the evaluation round(s) to close, computes the red/black list as a
+draft, has a supervisor approve it or send it back, and publishes and announces it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.issue import IssueActivities
+    from activities.quarterly import QuarterlyActivities
+    from schemas.issue import DeadlineRequest, Notification
+    from schemas.league import (
+        Announcement, ComputeRequest, DraftDecision, LeagueInput, LeagueState, NoAnswer, PeriodRequest, ReviewDraft,
+    )
+    from schemas.principal import Role
+    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, forbidden, not_allowed
+
+
+@workflow.defn(name="LeagueTableWorkflow")
+class LeagueTableWorkflow:
+    @workflow.init
+    def __init__(self, input: LeagueInput) -> None:
+        self.input = input
+        self.s: LeagueState | None = None
+        self._decision: ReviewDraft | None = None
+        self._round_closed = False
+
+    @workflow.run
+    async def run(self, input: LeagueInput) -> LeagueState:
+        if workflow.info().workflow_id != f"league-{input.period}":
+            raise ApplicationError(f"workflow id must be league-{input.period}", type="BadWorkflowId", non_retryable=True)
+        policy = input.policy or await workflow.execute_local_activity_method(QuarterlyActivities.league_policy, **_LOCAL)
+        self.s = LeagueState(period=input.period, stage="waiting", policy=policy)
+        await self._wait_for_rounds()
+        comments: list[str] = []
+        while True:
+            self.s.table = await workflow.execute_activity_method(
+                QuarterlyActivities.compute_league,
+                ComputeRequest(
+                    period=input.period, weights=policy.resolved_weights(), red_size=policy.red_size,
+                    black_size=policy.black_size, black_if_penalties_at_least=policy.black_if_penalties_at_least,
+                    black_if_pushed_down_at_least=policy.black_if_pushed_down_at_least, comments=comments,
+                ),
+                **_RECORD,
+            )
+            self.s.stage, self.s.drafts = "draft", self.s.drafts + 1
+            self._log(f"draft {self.s.drafts} computed")
+            decision = await self._await_decision()
+            if decision is None or decision.decision == DraftDecision.approve:
+                break
+            comments.append(decision.comments)
+            self._log(f"sent back by {decision.actor.id}: {decision.comments}")
+        published_at = await workflow.execute_activity_method(
+            QuarterlyActivities.publish_league, PeriodRequest(period=input.period), **_RECORD
+        )
+        self.s.stage = "published"
+        self.s.table = self.s.table.model_copy(update={"status": "published", "published_at": published_at})
+        self._log("published")
+        if policy.webhook:
+            await workflow.execute_activity_method(
+                QuarterlyActivities.announce_league,
+                Announcement(period=input.period, webhook=policy.webhook, table=self.s.table),
+                **_RECORD,
+            )
+            self._log("announced")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.s
+
+    async def _wait_for_rounds(self) -> None:
+        poll = self.s.policy.poll_every.duration or timedelta(hours=6)
+        while not await workflow.execute_activity_method(
+            QuarterlyActivities.rounds_closed, PeriodRequest(period=self.input.period), **_RECORD
+        ):
+            self._round_closed = False
+            try:
+                await workflow.wait_condition(lambda: self._round_closed, timeout=poll)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _await_decision(self) -> ReviewDraft | None:
+        """The supervisor's decision, or None when the policy publishes on no answer."""
+        policy = self.s.policy
+        while True:
+            self._decision = None
+            now = workflow.now()
+            spec = policy.approval_deadline
+            self.s.decision_due = now + spec.duration if spec.duration else await workflow.execute_local_activity_method(
+                IssueActivities.compute_deadline, DeadlineRequest(start=now, spec=spec), **_LOCAL
+            )
+            await self._notify(f"红黑榜 {self.s.period} draft {self.s.drafts}: approve or send back by {self.s.decision_due.isoformat()}")
+            try:
+                await workflow.wait_condition(lambda: self._decision is not None, timeout=self.s.decision_due - now)
+                return self._decision
+            except asyncio.TimeoutError:
+                if policy.on_no_answer == NoAnswer.publish:
+                    self._log("no answer by the deadline: published by policy")
+                    return None
+                self._log("no answer by the deadline: held, supervisor reminded")
+
+    async def _notify(self, message: str) -> None:
+        await workflow.execute_activity_method(
+            IssueActivities.notify,
+            Notification(kind="league_draft", issue_id=f"league-{self.s.period}", unit_id="supervisor",
+                         message=message, at=workflow.now()),
+            **_NOTIFY,
+        )
+
+    def _log(self, line: str) -> None:
+        self.s.history.append(f"{workflow.now().isoformat()} {line}")
+
+    @workflow.signal
+    def evaluation_closed(self, quarter: str) -> None:
+        self._round_closed = True
+
+    @workflow.query
+    def state(self) -> LeagueState:
+        if self.s is None:
+            raise not_allowed("the league table is starting")
+        return self.s
+
+    @workflow.update
+    async def review_draft(self, input: ReviewDraft) -> LeagueState:
+        self.validate_review_draft(input)
+        self._decision = input
+        await workflow.wait_condition(lambda: self._decision is None or self.s.stage == "published")
+        return self.s
+
+    @review_draft.validator
+    def validate_review_draft(self, input: ReviewDraft) -> None:
+        if input.actor.role != Role.supervisor:
+            raise forbidden(f"role {input.actor.role} may not review the league table; supervisors do")
+        if self.s is None or self.s.stage != "draft":
+            raise not_allowed(f"no draft awaits review (the league table is {self.s.stage if self.s else 'starting'})")
+        if self._decision is not None:
+            raise not_allowed("a decision on this draft is already being applied")
