@@ -160,3 +160,42 @@ async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):
             await asyncio.sleep(0.2)
         assert wanted <= found
     await client.get_schedule_handle(SCHEDULE_ID).delete()
+
+
+async def test_year_end_table_waits_for_all_four_rounds(dev_env, demo, pool):
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        league = await dev_env.client.start_workflow(
+            LeagueTableWorkflow.run,
+            LeagueInput(period="2023", policy=LeaguePolicy(approval_deadline="PT1H", poll_every="PT30S")),
+            id="league-2023", task_queue=tq)
+
+        async def round_(q: str) -> None:
+            await (await dev_env.client.start_workflow(
+                ReverseEvaluationWorkflow.run, EvaluationInput(quarter=q, window=DeadlineSpec(duration="PT1S"), reminders=[]),
+                id=f"evaluation-{q}", task_queue=tq)).result()
+
+        await asyncio.gather(*(round_(f"2023Q{n}") for n in (1, 2, 3)))
+        await asyncio.sleep(1)
+        assert (await league.query(LeagueTableWorkflow.state)).stage == "waiting"
+        await round_("2023Q4")  # its close signals league-2023Q4 (absent) and league-2023
+        for _ in range(50):  # woken by the signal, long before the 30 s poll
+            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
+                break
+            await asyncio.sleep(0.1)
+        s = await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        assert s["stage"] == "published" and s["period"] == "2023"
+
+
+async def test_a_january_run_also_starts_the_year_end_table(dev_env, demo, pool):
+    client = dev_env.client
+    async with issue_worker(client, demo, pool) as tq:
+        await apply_schedules(client, tq)
+        await backfill(client, "2024Q4", "2024Q4")
+        wanted = {"evaluation-2024Q4", "league-2024Q4", "league-2024"}
+        for _ in range(100):
+            found = {w.id async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2024' OR WorkflowId STARTS_WITH 'league-2024'")}
+            if wanted <= found:
+                break
+            await asyncio.sleep(0.2)
+        assert wanted <= found
+    await client.get_schedule_handle(SCHEDULE_ID).delete()
