@@ -53,20 +53,31 @@ def pg_server():
         server.cleanup()
 
 
-@pytest.fixture
-async def db_url(pg_server) -> AsyncIterator[str]:
-    """A new, empty database for this test."""
+async def new_database(pg_server) -> str:
+    """The URL of a new, empty database on the session's server."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_server.get_uri())
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    yield pg_server.get_uri(name)
+    return pg_server.get_uri(name)
+
+
+@contextlib.asynccontextmanager
+async def read_model(pg_server, jurisdiction: Jurisdiction) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a new database, migrated, with the jurisdiction published."""
+    async with open_pool(await new_database(pg_server)) as p:
+        await publish_jurisdiction(p, jurisdiction)
+        yield p
 
 
 @pytest.fixture
-async def pool(db_url, demo) -> AsyncIterator[asyncpg.Pool]:
-    async with open_pool(db_url) as p:
-        await publish_jurisdiction(p, demo)
+async def db_url(pg_server) -> str:
+    return await new_database(pg_server)
+
+
+@pytest.fixture
+async def pool(pg_server, demo) -> AsyncIterator[asyncpg.Pool]:
+    async with read_model(pg_server, demo) as p:
         yield p
 
 

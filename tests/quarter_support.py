@@ -5,22 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.evaluation import EvaluationInput
 from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import period_bounds, quarter_of
-from tests.conftest import CONVERTER, issue_worker
+from tests.conftest import CONVERTER, issue_worker, read_model
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start, state
-from whistle.db.pool import open_pool
 from whistle.dev import find_binary
-from whistle.jurisdiction import publish_jurisdiction
 from whistle.temporal import ensure_search_attributes
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -54,17 +50,12 @@ async def quarter(demo, pg_server):
     ts_env = await WorkflowEnvironment.start_time_skipping(
         data_converter=CONVERTER, test_server_existing_path=str(find_binary("temporal-test-server")))
     await ensure_search_attributes(ts_env.client, "default")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
     hook = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()
     policy = LeaguePolicy(red_size=1, black_size=1, black_if_penalties_at_least=2, on_no_answer="publish",
                           webhook=f"http://127.0.0.1:{hook.server_port}/league")
     client = ts_env.client
-    async with open_pool(pg_server.get_uri(name)) as pool:
-        await publish_jurisdiction(pool, demo)
+    async with read_model(pg_server, demo) as pool:
         async with issue_worker(client, demo, pool) as tq:
             period = quarter_of(await ts_env.get_current_time())
             # On time: lvhua reports in and resolves at once; the resident is satisfied.

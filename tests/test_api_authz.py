@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import read_model
 from tests.api_support import key, serve_api
 from tests.test_api import act, submit
 
@@ -43,19 +44,7 @@ CASES = [(action, who) for action in ACTIONS for who in PRINCIPALS]
 
 @pytest.fixture(scope="module")
 async def matrix_api(dev_env, demo, pg_server):
-    import uuid
-
-    import asyncpg
-
-    from whistle.db.pool import open_pool
-    from whistle.jurisdiction import publish_jurisdiction
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    async with open_pool(pg_server.get_uri(name)) as pool:
-        await publish_jurisdiction(pool, demo)
+    async with read_model(pg_server, demo) as pool:
         async with serve_api(dev_env, demo, pool) as api:
             api.shared = await dispatched(api)
             yield api

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import read_model
 from tests.api_support import key, serve_api
 
 JSON = st.recursive(
@@ -28,19 +29,7 @@ FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
 
 @pytest.fixture(scope="module")
 async def api(dev_env, demo, pg_server):
-    import uuid
-
-    import asyncpg
-
-    from whistle.db.pool import open_pool
-    from whistle.jurisdiction import publish_jurisdiction
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    async with open_pool(pg_server.get_uri(name)) as pool:
-        await publish_jurisdiction(pool, demo)
+    async with read_model(pg_server, demo) as pool:
         async with serve_api(dev_env, demo, pool, rate_limit_address="100000/minute", rate_limit_key="100000/minute") as a:
             r = await a.http.post("/v1/issues", headers=key("hotline-12345"), json={
                 "channel": "hotline", "reference": "robust-1", "category": "tree-trimming",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from tests.conftest import issue_worker
+from tests.conftest import issue_worker, read_model
 from tests.helpers import (
     COMMUNITY, COMMUNITY_HANDLER, GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, actor, dept, rejected,
     start, state,
@@ -65,19 +65,7 @@ AT_DEPARTMENT = [
 @pytest.fixture(scope="module")
 async def issues(dev_env, demo, pg_server):
     """Two issues shared by the table: one at the grid, one dispatched to departments."""
-    import uuid
-
-    import asyncpg
-
-    from whistle.db.pool import open_pool
-    from whistle.jurisdiction import publish_jurisdiction
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server.get_uri())
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    async with open_pool(pg_server.get_uri(name)) as pool:
-        await publish_jurisdiction(pool, demo)
+    async with read_model(pg_server, demo) as pool:
         async with issue_worker(dev_env.client, demo, pool) as tq:
             at_grid = await start(dev_env.client, tq, "illegal-construction")
             at_department = await start(dev_env.client, tq, "illegal-construction")
