@@ -13,6 +13,10 @@ _ISO = re.compile(
 )
 
 
+# A deadline is at most a year away: anything longer is a typo, and unbounded values overflow.
+MAX_DURATION = timedelta(days=366)
+
+
 class DeadlineSpec(BaseModel):
     """Either `working_days` (end of the N-th working day after the start, Asia/Shanghai)
     or an exact `duration` (ISO-8601, e.g. PT30M). In YAML/JSON a plain string works too:
@@ -33,14 +37,13 @@ class DeadlineSpec(BaseModel):
             return {"working_days": int(m.group(1))}
         if m := _ISO.match(text.upper()):
             parts = {k: float(v) for k, v in m.groupdict().items() if v}
-            return {
-                "duration": timedelta(
-                    days=parts.get("d", 0),
-                    hours=parts.get("h", 0),
-                    minutes=parts.get("m", 0),
-                    seconds=parts.get("s", 0),
+            try:
+                duration = timedelta(
+                    days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
                 )
-            }
+            except OverflowError:
+                raise ValueError(f"deadline {value!r} is too long; at most {MAX_DURATION.days} days") from None
+            return {"duration": duration}
         raise ValueError(
             f"deadline {value!r} is neither working days (e.g. '3WD') nor an ISO-8601 duration (e.g. 'PT30M')"
         )
@@ -51,6 +54,8 @@ class DeadlineSpec(BaseModel):
             raise ValueError("give exactly one of working_days or duration")
         if self.duration is not None and self.duration <= timedelta(0):
             raise ValueError("duration must be positive")
+        if self.duration is not None and self.duration > MAX_DURATION:
+            raise ValueError(f"duration must be at most {MAX_DURATION.days} days")
         return self
 
     def __str__(self) -> str:

@@ -79,6 +79,7 @@ class Assignment(_Model):
     role: str  # lead | cooperating
     round: int
     status: AssignmentStatus
+    cycle: int = 1  # the dispatch it belongs to (see IssueState.cycle)
     assigned_at: datetime
     urgent: bool = False
     accept_due: datetime | None = None
@@ -165,6 +166,7 @@ class IssueState(_Model):
     reminders: list[Reminder] = []
     urges: int = 0
     reopens: int = 0
+    cycle: int = 0  # dispatches, department reopens and review reassignments so far
     reopens_by_unit: dict[str, int] = {}
     resolved_by: list[str] = []
     resolved_stage: Stage | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from schemas.issue import AssignmentStatus, Outcome, Stage
@@ -157,6 +159,7 @@ async def test_dissatisfied_reopens_to_the_same_unit_then_review(dev_env, tq, de
     assert s.stage == Stage.review  # past the reopen limit, every dissatisfaction is reviewed
     s = await act(h, "review", actor=SUPERVISOR, decision="close", reason="已尽力")
     assert s.stage == Stage.closed and s.outcome == Outcome.closed_by_review
+    assert (await asyncio.wait_for(h.result(), 10)).stage == Stage.closed  # the workflow ends too
 
 
 async def test_department_reopen_keeps_its_assignment_accepted(dev_env, tq):
@@ -206,3 +209,25 @@ async def test_search_attributes_follow_the_state(dev_env, tq):
     assert sa.get(OVERDUE) is False and sa.get(DUE_AT) == s.due_at
     found = [w.id async for w in dev_env.client.list_workflows(f'IssueStage="department" AND Street="{STREET}" AND WorkflowId="{h.id}"')]
     assert found == [h.id]
+
+
+async def test_a_reopen_goes_back_to_the_departments_of_the_current_dispatch(dev_env, tq):
+    """lvhua resolves; the resident is unhappy; lvhua declines the reopened work and the
+    supervisor gives it to chengguan, who resolves. A second complaint goes to chengguan only."""
+    h = await start(dev_env.client, tq, "tree-trimming")
+    await act(h, "escalate", actor=GRID_WORKER, reason="x")
+    await act(h, "dispatch", actor=STREET_HANDLER)
+    await act(h, "accept", actor=dept("lvhua"))
+    await act(h, "resolve", actor=dept("lvhua"), summary="剪了")
+    await act(h, "feedback", actor=RESIDENT, satisfied=False)
+    await act(h, "decline", actor=dept("lvhua"), reason="需城管处理")
+    await act(h, "assign", actor=SUPERVISOR, department_id="lvhua", to_department="chengguan", reason="城管牵头")
+    await act(h, "accept", actor=dept("chengguan"))
+    s = await act(h, "resolve", actor=dept("chengguan"), summary="清理")
+    assert s.resolved_by == ["chengguan"]
+    s = await act(h, "feedback", actor=RESIDENT, satisfied=False)
+    assert s.reopens_by_unit == {"lvhua": 1, "chengguan": 1}
+    assert [(a.department_id, a.status) for a in s.assignments if a.status != AssignmentStatus.withdrawn][-1] == (
+        "chengguan", AssignmentStatus.accepted)
+    assert {a.status for a in s.assignments if a.department_id == "lvhua"} == {
+        AssignmentStatus.resolved, AssignmentStatus.withdrawn}  # no new round for lvhua

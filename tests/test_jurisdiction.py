@@ -260,3 +260,13 @@ def test_cli_check_refuses_a_missing_file(tmp_path):
     assert result.returncode == 1
     assert "nowhere.yaml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["P999999999D", "P9999999999D", "P400D"])
+def test_absurd_durations_are_refused_not_overflowing(text):
+    from pydantic import ValidationError
+
+    from schemas.deadline import DeadlineSpec
+
+    with pytest.raises(ValidationError, match="at most 366 days|too long"):
+        DeadlineSpec.model_validate(text)

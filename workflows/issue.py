@@ -108,7 +108,7 @@ class IssueWorkflow:
             self._wake = False
             timeout = None if self._timer_at is None else max(self._timer_at - workflow.now(), timedelta(0))
             try:
-                await workflow.wait_condition(lambda: self._wake, timeout=timeout)
+                await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout)
             except asyncio.TimeoutError:
                 pass
             async with self._lock:
@@ -213,10 +213,11 @@ class IssueWorkflow:
                 a.status, a.resolved_at, a.summary = AssignmentStatus.resolved, now, input.summary
                 self._close_deadline(f"resolve:{a.key}")
                 self._close_deadline(f"accept:{a.key}")
-                if any(x.status != AssignmentStatus.resolved for x in s.live_assignments()):
+                current = self._current_assignments()
+                if any(x.status != AssignmentStatus.resolved for x in current):
                     await self._transition("resolved", input.actor, a.department_id, detail={"summary": input.summary, "partial": True})
                     return s
-                s.resolved_by = list(dict.fromkeys(x.department_id for x in s.live_assignments()))
+                s.resolved_by = list(dict.fromkeys(x.department_id for x in current))
             else:
                 self._close_handle_deadlines()
                 s.resolved_by = [self._ladder_unit(s.stage)]
@@ -477,6 +478,15 @@ class IssueWorkflow:
             )
         return lead, cooperating, override
 
+    def _current_assignments(self) -> list[Assignment]:
+        """The assignments of the current dispatch (a dispatch, a reopen or a review starts a
+        new cycle; arbitration stays in it). Issues started before this rule keep the old one:
+        every assignment not withdrawn, which let a department of an earlier round count."""
+        if workflow.patched("resolvers-of-the-current-cycle"):
+            s = self.s
+            return [a for a in s.assignments if a.cycle == s.cycle and a.status != AssignmentStatus.withdrawn]
+        return self.s.live_assignments()
+
     def _awaiting_arbitration(self) -> bool:
         return any(a.status in (AssignmentStatus.declined, AssignmentStatus.escalated) for a in self.s.assignments)
 
@@ -517,6 +527,7 @@ class IssueWorkflow:
         self._close_handle_deadlines()
         for a in self.s.open_assignments():
             a.status = AssignmentStatus.withdrawn
+        self.s.cycle += 1
         await self._new_assignment(lead, "lead")
         for dep in cooperating:
             await self._new_assignment(dep, "cooperating")
@@ -531,6 +542,7 @@ class IssueWorkflow:
             department_id=department_id,
             role=role,
             round=max(rounds, default=0) + 1,
+            cycle=s.cycle,
             status=AssignmentStatus.accepted if accepted else AssignmentStatus.pending,
             assigned_at=now,
             accepted_at=now if accepted else None,
@@ -558,7 +570,8 @@ class IssueWorkflow:
             await self._open_deadline("handle", self._ladder_unit(stage), policy.handle, policy.reminders)
             await self._transition("reopened", actor, self._ladder_unit(stage), stage, detail)
         else:
-            lead = next((a.department_id for a in reversed(s.live_assignments()) if a.role == "lead"), None)
+            lead = next((a.department_id for a in reversed(self._current_assignments()) if a.role == "lead"), None)
+            s.cycle += 1
             for dep in s.resolved_by:
                 await self._new_assignment(dep, "lead" if dep == lead else "cooperating", accepted=True)
             await self._transition("reopened", actor, lead, Stage.department, detail)
