@@ -41,9 +41,10 @@ class IssueActivities:
             raise ApplicationError(f"unknown grid {request.grid_id!r}", type="UnknownGrid", non_retryable=True)
         duties: dict[Level, str] = {}
         for level in LADDER:
-            for kind in ("statutory", "assistance", "negative"):
-                if j.is_duty(level, category.id, kind):
-                    duties[level] = kind
+            # The first kind that lists the category wins: a statutory duty stays a duty.
+            kind = next((k for k in ("statutory", "assistance", "negative") if j.is_duty(level, category.id, k)), None)
+            if kind:
+                duties[level] = kind
         return IssueContext(
             chain={k: v for k, v in j.chain(grid.id).items() if k in LADDER},
             owning_level=category.owning_level,

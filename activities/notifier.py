@@ -30,7 +30,9 @@ class WebhookNotifier:
         self.timeout = timeout
 
     async def send(self, notification: Notification) -> None:
-        key = f"{notification.issue_id}:{notification.kind}:{notification.deadline_key or notification.at.isoformat()}"
+        # Unique per notification (the 50% and 80% reminders of one deadline differ by time),
+        # the same on every retry of it.
+        key = f"{notification.issue_id}:{notification.kind}:{notification.unit_id}:{notification.at.isoformat()}"
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(
                 self.url, json=notification.model_dump(mode="json"), headers={"Idempotency-Key": key}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from api.errors import ApiError
 from api.guard import API_KEY_HEADER, authenticate, require_role
 from schemas.principal import Role
 from whistle.codec import EncryptionCodec
@@ -24,8 +25,11 @@ async def _apply(request: Request, decode: bool) -> Response:
         key = header.removeprefix("Bearer ").strip() or request.headers.get(API_KEY_HEADER)
         require_role(authenticate(request, key), Role.supervisor, Role.ops)
     codec: EncryptionCodec = request.app.state.codec
-    payloads = json_format.Parse(await request.body(), Payloads())
-    converted = await (codec.decode if decode else codec.encode)(payloads.payloads)
+    try:
+        payloads = json_format.Parse(await request.body(), Payloads())
+        converted = await (codec.decode if decode else codec.encode)(payloads.payloads)
+    except Exception as exc:  # malformed JSON, unknown key id, a payload that fails authentication
+        raise ApiError(400, f"cannot {'decode' if decode else 'encode'} these payloads: {type(exc).__name__}") from None
     return Response(json_format.MessageToJson(Payloads(payloads=converted)), media_type="application/json")
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -69,6 +69,8 @@ async def fetch_state(request: Request, issue_id: str):
     handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
         return handle, await handle.query(IssueWorkflow.state)
+    except WorkflowQueryFailedError:  # its workflow failed before registering the issue
+        raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no issue {issue_id!r}") from None
@@ -82,13 +84,15 @@ async def submit(
 ) -> IntakeResponse:
     """Create the issue (201), or return the one already made for this (channel, reference) (200)."""
     require_role(p, *SUBMITTERS)
-    if p.role == Role.intake and body.channel.value != p.channel:
-        raise ApiError(403, f"this key submits on channel {p.channel}, not {body.channel}")
+    check_channel(p, body.channel.value)
     d = deps(request)
     intake = to_intake(d, body)
     handle, created = await submit_issue(d.client, intake, d.task_queue)
     response.status_code = 201 if created else 200
     s = await wait_registered(handle)
+    if not created and not in_scope(p, s):
+        # The same (channel, reference) as an issue this key may not read: say nothing more.
+        raise ApiError(409, "an issue with this channel and reference exists already")
     return IntakeResponse(
         issue_id=intake.issue_id,
         workflow_id=intake.workflow_id,
@@ -96,6 +100,17 @@ async def submit(
         feedback_token=feedback_token(d.token_secret, intake.issue_id),
         issue=await view(handle, p, s),
     )
+
+
+# Handlers record what they find or are told in person; the supervisor may enter any channel.
+HANDLER_CHANNELS = {"patrol", "walkin"}
+
+
+def check_channel(p: Principal, channel: str) -> None:
+    if p.role == Role.intake and channel != p.channel:
+        raise ApiError(403, f"this key submits on channel {p.channel}, not {channel}")
+    if p.role in UNIT_ROLES and channel not in HANDLER_CHANNELS:
+        raise ApiError(403, f"a {p.role} submits on channel patrol or walkin, not {channel}")
 
 
 def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:

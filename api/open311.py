@@ -354,13 +354,14 @@ async def _one(request: Request, name: str) -> Response:
     if row is not None:
         return render(fmt, [service_request(deps, row["snapshot"])], "service_requests", "request")
     # Just submitted: the read model may lag the workflow by a few milliseconds.
+    from temporalio.client import WorkflowQueryFailedError
     from temporalio.service import RPCError
 
     from workflows.issue import IssueWorkflow
 
     try:
         s = await deps.client.get_workflow_handle(workflow_id_for(issue_id)).query(IssueWorkflow.state)
-    except RPCError:
+    except (RPCError, WorkflowQueryFailedError):
         raise Open311Error(404, f"no service request {issue_id!r}", fmt) from None
     return render(fmt, [service_request(deps, s.model_dump(mode="json"))], "service_requests", "request")
 

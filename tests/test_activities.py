@@ -83,7 +83,7 @@ async def test_webhook_notifier_posts_json_with_an_idempotency_key():
     finally:
         server.shutdown()
     assert [r[0]["kind"] for r in received] == ["overdue", "overdue"]
-    assert received[0][1] == received[1][1] == "hotline-R1:overdue:accept:x:1"
+    assert received[0][1] == received[1][1] == f"hotline-R1:overdue:supervisor:{NOW.isoformat()}"
 
 
 def test_notifier_setting():

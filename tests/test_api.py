@@ -246,3 +246,21 @@ async def test_codec_server_decodes_for_ops(dev_env, demo, pool):
         assert encoded["payloads"][0]["data"] != plain["payloads"][0]["data"]
         decoded = (await a.http.post("/codec/decode", json=encoded, headers=OPS)).json()
         assert decoded["payloads"][0]["data"] == plain["payloads"][0]["data"]
+
+
+async def test_resubmission_does_not_reveal_an_issue_outside_scope(api):
+    body = intake(channel="walkin")
+    r = await api.http.post("/v1/issues", json=body, headers=GRID)  # a grid worker takes a walk-in
+    assert r.status_code == 201
+    r = await api.http.post("/v1/issues", json=body | {"grid_id": "donghua-a1-c1-g1"}, headers=OTHER_STREET)
+    assert r.status_code == 409 and "feedback_token" not in r.text and "exists" in r.json()["error"]
+    r = await api.http.post("/v1/issues", json=intake(), headers=GRID)  # handlers don't submit hotline calls
+    assert r.status_code == 403 and "patrol or walkin" in r.json()["error"]
+
+
+async def test_odd_feedback_tokens_are_401_not_500(api):
+    iid = (await submit(api))["issue_id"]
+    for token in ("令牌", "x" * 300):
+        r = await api.http.post(f"/v1/issues/{iid}/actions/feedback", json={"satisfied": True},
+                                headers={"X-Feedback-Token": token.encode()})
+        assert r.status_code == 401

@@ -77,3 +77,13 @@ async def test_running_issue_survives_a_key_rotation(dev_env, demo, pool):
         assert s.stage == "department" and [e.kind for e in s.history][:2] == ["intake", "escalated"]
     raw = (await (await Client.connect(target)).get_workflow_handle(h.id).fetch_history()).to_json()
     assert "dGVzdC0x" in raw and "dGVzdC0y" in raw  # payloads under key ids test-1 and test-2
+
+
+async def test_codec_server_refuses_bad_payloads_with_400(dev_env, demo, pool):
+    from tests.api_support import serve_api
+
+    async with serve_api(dev_env, demo, pool, codec_server_auth=False) as a:
+        assert (await a.http.post("/codec/decode", content=b"{not json")).status_code == 400
+        bad = {"payloads": [{"metadata": {"encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "bm9wZQ=="}, "data": "AAAA"}]}
+        r = await a.http.post("/codec/decode", json=bad)
+        assert r.status_code == 400 and "cannot decode" in r.json()["error"]

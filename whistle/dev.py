@@ -112,7 +112,9 @@ class DevStack:
         from whistle.codec import ensure_key_file
         from whistle.principals import write_demo_principals
 
-        update: dict[str, object] = {"codec_server": True, "codec_server_auth": False}
+        # The dev UI decodes without a key only when nothing but this machine can reach the API.
+        loopback = s.host in ("127.0.0.1", "localhost", "::1")
+        update: dict[str, object] = {"codec_server": True, "codec_server_auth": s.codec_server_auth and not loopback}
         if not s.codec_keys and s.codec_key_file is None:
             update["codec_key_file"] = ensure_key_file(data_dir / "codec.key")
         if not s.token_secret:

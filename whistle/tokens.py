@@ -14,4 +14,6 @@ def feedback_token(secret: str, issue_id: str) -> str:
 
 
 def check_feedback_token(secret: str, issue_id: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(feedback_token(secret, issue_id), token)
+    if not token or not token.isascii():
+        return False
+    return hmac.compare_digest(feedback_token(secret, issue_id).encode(), token.encode())

@@ -97,6 +97,8 @@ class LeagueTableWorkflow:
                 await workflow.wait_condition(lambda: self._decision is not None, timeout=self.s.decision_due - now)
                 return self._decision
             except asyncio.TimeoutError:
+                if self._decision is not None:  # arrived together with the deadline: it counts
+                    return self._decision
                 if policy.on_no_answer == NoAnswer.publish:
                     self._log("no answer by the deadline: published by policy")
                     return None
