@@ -85,7 +85,7 @@ class IssueActivities:
                 queries.UPSERT_ASSIGNMENT,
                 [
                     (s.issue_id, a.department_id, a.round, a.role, a.status.value, chain.get(Level.street),
-                     a.assigned_at, a.accept_due, a.accepted_at, a.resolve_due, a.resolved_at)
+                     a.assigned_at, a.accept_due, a.accepted_at, a.resolve_due, a.resolved_at, e.seq)
                     for a in s.assignments
                 ],
             )

@@ -52,7 +52,7 @@ TABLES = {
         t.at, t.at + interval '3 days', t.at + interval '4 days', 9, '{}'::jsonb""",
     "assignments": """'b-' || k, depts.id, 1, 'lead', 'resolved', grids.street, t.at + interval '2 hours',
         t.at + interval '3 days', t.at + CASE WHEN depts.id IN ('lvhua', 'chengguan') AND k % 3 = 0 THEN interval '4 days' ELSE interval '5 hours' END,
-        t.at + interval '6 days', t.at + CASE WHEN k % 11 = 0 THEN interval '7 days' ELSE interval '3 days' END""",
+        t.at + interval '6 days', t.at + CASE WHEN k % 11 = 0 THEN interval '7 days' ELSE interval '3 days' END, 9""",
     "issue_events": """'b-' || k, s.seq, t.at + s.seq * interval '1 hour', s.kind, NULL, s.stage_to, NULL, NULL, NULL,
         CASE s.kind WHEN 'feedback' THEN jsonb_build_object('satisfied', k % 5 <> 0)
                     WHEN 'reopened' THEN jsonb_build_object('units', jsonb_build_array(depts.id)) ELSE '{}'::jsonb END""",
@@ -106,8 +106,9 @@ async def in_python(conn: asyncpg.Connection) -> tuple[float, dict]:
             s["resolved_on_time"] += a["resolved_at"] is not None and a["resolved_at"] <= a["resolve_due"]
             dept_of[a["issue_id"]].append(a["department_id"])
         missed: dict[str, int] = defaultdict(int)
-        async for p in conn.cursor("SELECT unit_id, kind FROM penalties WHERE recorded_at >= $1 AND recorded_at < $2", start, end, prefetch=50_000):
-            missed[p["unit_id"]] += p["kind"] == "accept_overdue"
+        async for p in conn.cursor("SELECT issue_id, unit_id, kind FROM penalties", prefetch=50_000):
+            if p["kind"] == "accept_overdue" and p["unit_id"] in dept_of.get(p["issue_id"], ()):
+                missed[p["unit_id"]] += 1
         answers: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         async for e in conn.cursor("SELECT issue_id, detail FROM issue_events WHERE kind = 'feedback'", prefetch=50_000):
             for d in dept_of.get(e["issue_id"], ()):

@@ -34,13 +34,15 @@ ON CONFLICT (issue_id) DO UPDATE SET stage = EXCLUDED.stage, owner_unit = EXCLUD
 WHERE issues.seq < EXCLUDED.seq
 """
 
+# Like the snapshot, an assignment row only moves forward (a late retry of an older write loses).
 UPSERT_ASSIGNMENT = """
 INSERT INTO assignments (issue_id, department_id, round, role, status, street_id, assigned_at,
-  accept_due, accepted_at, resolve_due, resolved_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  accept_due, accepted_at, resolve_due, resolved_at, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (issue_id, department_id, round) DO UPDATE SET status = EXCLUDED.status,
   accept_due = EXCLUDED.accept_due, accepted_at = EXCLUDED.accepted_at,
-  resolve_due = EXCLUDED.resolve_due, resolved_at = EXCLUDED.resolved_at
+  resolve_due = EXCLUDED.resolve_due, resolved_at = EXCLUDED.resolved_at, seq = EXCLUDED.seq
+WHERE assignments.seq <= EXCLUDED.seq
 """
 
 INSERT_PENALTY = """
@@ -144,13 +146,16 @@ FROM metrics m
 
 LEAGUE_DEPARTMENTS = """
 WITH work AS (
-    SELECT department_id AS unit_id, issue_id, accepted_at, accept_due, resolved_at, resolve_due
+    SELECT department_id AS unit_id, issue_id, status, accepted_at, accept_due, resolved_at, resolve_due
     FROM assignments WHERE assigned_at >= $1 AND assigned_at < $2
+), issues_of AS (
+    SELECT DISTINCT unit_id, issue_id FROM work
 ), pen AS (
-    SELECT unit_id, count(*) AS penalties,
-           count(*) FILTER (WHERE kind = 'accept_overdue') AS accept_missed,
-           count(*) FILTER (WHERE kind = 'resolve_overdue') AS resolve_missed
-    FROM penalties WHERE recorded_at >= $1 AND recorded_at < $2 GROUP BY unit_id
+    SELECT p.unit_id, count(*) AS penalties,
+           count(*) FILTER (WHERE p.kind = 'accept_overdue') AS accept_missed,
+           count(*) FILTER (WHERE p.kind = 'resolve_overdue') AS resolve_missed
+    FROM penalties p JOIN issues_of w ON w.issue_id = p.issue_id AND w.unit_id = p.unit_id
+    GROUP BY p.unit_id
 ), vol AS (
     SELECT unit_id, count(DISTINCT issue_id) AS volume,
            count(*) FILTER (WHERE accepted_at <= accept_due) AS accepted_on_time,
@@ -158,13 +163,14 @@ WITH work AS (
     FROM work GROUP BY unit_id
 ), fb AS (
     SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE (e.detail->>'satisfied')::boolean) AS satisfied
-    FROM (SELECT DISTINCT unit_id, issue_id FROM work) w
+    FROM (SELECT DISTINCT unit_id, issue_id FROM work WHERE status <> 'withdrawn') w
     JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'feedback'
     GROUP BY w.unit_id
 ), reo AS (
-    SELECT u.unit_id, count(*) AS reopens
-    FROM issue_events e CROSS JOIN LATERAL jsonb_array_elements_text(e.detail->'units') AS u(unit_id)
-    WHERE e.kind = 'reopened' AND e.at >= $1 AND e.at < $2 GROUP BY u.unit_id
+    SELECT w.unit_id, count(*) AS reopens
+    FROM issues_of w JOIN issue_events e
+      ON e.issue_id = w.issue_id AND e.kind = 'reopened' AND e.detail->'units' ? w.unit_id
+    GROUP BY w.unit_id
 ), ev AS (
     SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
            count(*) FILTER (WHERE pushed_down) AS pushed_down
@@ -191,8 +197,9 @@ WITH work AS (
     WHERE i.created_at >= $1 AND i.created_at < $2
       AND EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.issue_id AND e.stage_to = 'street')
 ), pen AS (
-    SELECT unit_id, count(*) AS penalties, count(*) FILTER (WHERE kind = 'handle_overdue') AS handle_missed
-    FROM penalties WHERE recorded_at >= $1 AND recorded_at < $2 GROUP BY unit_id
+    SELECT p.unit_id, count(*) AS penalties, count(*) FILTER (WHERE p.kind = 'handle_overdue') AS handle_missed
+    FROM penalties p JOIN work w ON w.issue_id = p.issue_id AND w.unit_id = p.unit_id
+    GROUP BY p.unit_id
 ), vol AS (
     SELECT unit_id, count(*) AS volume, count(*) FILTER (WHERE resolved) AS resolved,
            count(*) FILTER (WHERE resolved AND NOT overdue) AS resolved_on_time
@@ -209,7 +216,7 @@ WITH work AS (
     FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
 ), metrics AS (
     SELECT s.id AS unit_id, s.name, coalesce(vol.volume, 0)::int AS volume,
-      1 - coalesce(pen.handle_missed, 0)::float8 / nullif(vol.volume, 0) AS on_time_accept,
+      greatest(1 - coalesce(pen.handle_missed, 0)::float8 / nullif(vol.volume, 0), 0) AS on_time_accept,
       vol.resolved_on_time::float8 / nullif(vol.resolved, 0) AS on_time_resolve,
       fb.satisfied::float8 / nullif(fb.answers, 0) AS satisfaction,
       coalesce(reo.reopens, 0)::float8 / nullif(vol.volume, 0) AS reopen_rate,
