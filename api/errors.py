@@ -24,6 +24,17 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")} for e in errors]
 
 
+def refused_update(err: Exception) -> ApiError:
+    """A workflow update's refusal as HTTP: the validators' Forbidden is 403, anything they
+    refused for the current state is 409, an input the workflow could not read is 422."""
+    from temporalio.exceptions import ApplicationError
+
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, ApplicationError):
+        return ApiError(403 if cause.type == "Forbidden" else 409, cause.message)
+    return ApiError(422, "invalid input", str(cause))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, validation_detail
+from api.errors import ApiError, refused_update, validation_detail
 from api.guard import API_KEY_HEADER, authenticate, client_address, limited, principal, require_role
 from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
 from schemas.actions import (
@@ -244,11 +243,7 @@ async def run_action(
     try:
         new = await handle.execute_update(action, update, result_type=IssueState)
     except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError):
-            status = {"Forbidden": 403, "NotAllowed": 409}.get(cause.type or "", 409)
-            raise ApiError(status, cause.message) from None
-        raise ApiError(422, "invalid input", str(cause)) from None
+        raise refused_update(err) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(409, "the issue is closed") from None

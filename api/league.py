@@ -11,10 +11,9 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, validation_detail
+from api.errors import ApiError, refused_update, validation_detail
 from api.guard import limited, principal, require_role
 from schemas.evaluation import Rating, RatingRecord
 from schemas.league import LeagueState, ReviewDraft
@@ -32,9 +31,7 @@ async def _update(request: Request, workflow_id: str, name: str, arg, result_typ
     try:
         return await handle.execute_update(name, arg, result_type=result_type)
     except WorkflowUpdateFailedError as err:
-        if isinstance(err.cause, ApplicationError):
-            raise ApiError({"Forbidden": 403}.get(err.cause.type or "", 409), err.cause.message) from None
-        raise ApiError(422, "invalid input", str(err.cause)) from None
+        raise refused_update(err) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             try:
