@@ -73,9 +73,28 @@ def temporal(*args: str, port: int, codec: str | None = None) -> str:
     ).stdout
 
 
-def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path):
+@pytest.fixture
+def started():
+    """Every `whistle dev` a test starts is stopped at teardown, whatever the test did."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            family = psutil.Process(proc.pid).children(recursive=True)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            for child in family:
+                if child.is_running():
+                    child.kill()
+
+
+def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
     ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
     proc = start_dev(tmp_path, ports)
+    started.append(proc)
     banner = wait_running(proc)
     assert f"http://127.0.0.1:{ports['ui']}" in banner and f"127.0.0.1:{ports['temporal']}" in banner
     assert urllib.request.urlopen(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status == 200
@@ -101,6 +120,7 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path):
     assert (tmp_path / "temporal.db").is_file() and (tmp_path / "postgres" / "PG_VERSION").is_file()
 
     proc = start_dev(tmp_path, ports)
+    started.append(proc)
     wait_running(proc)
     codec = f"http://127.0.0.1:{ports['api']}/codec"
     described = json.loads(temporal("workflow", "describe", "--workflow-id", "issue-hotline-SMOKE1", "--output", "json", port=ports["temporal"]))

@@ -16,9 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.issue import IssueActivities
     from activities.quarterly import QuarterlyActivities
     from schemas.evaluation import EvaluationInput, EvaluationState, Rating, RatingRecord, RoundRequest
-    from schemas.issue import DeadlineRequest, Notification
+    from schemas.issue import Notification
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, forbidden, not_allowed
+    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, deadline_at, forbidden, not_allowed
 
 
 @workflow.defn(name="ReverseEvaluationWorkflow")
@@ -35,13 +35,7 @@ class ReverseEvaluationWorkflow:
             raise ApplicationError(f"workflow id must be evaluation-{input.quarter}", type="BadWorkflowId", non_retryable=True)
         window = input.window or await workflow.execute_local_activity_method(QuarterlyActivities.evaluation_window, **_LOCAL)
         opened = workflow.now()
-        closes = (
-            opened + window.duration
-            if window.duration
-            else await workflow.execute_local_activity_method(
-                IssueActivities.compute_deadline, DeadlineRequest(start=opened, spec=window), **_LOCAL
-            )
-        )
+        closes = await deadline_at(opened, window)
         communities = await workflow.execute_activity_method(
             QuarterlyActivities.open_round, RoundRequest(quarter=input.quarter, opened_at=opened, closes_at=closes), **_RECORD
         )

@@ -76,6 +76,16 @@ _NOTIFY = {
 }
 
 
+async def deadline_at(start: datetime, spec: DeadlineSpec) -> datetime:
+    """`spec` after `start`. Exact durations are arithmetic; working days need the calendar, so
+    they are computed once in a local activity and recorded in history."""
+    if spec.duration is not None:
+        return start + spec.duration
+    return await workflow.execute_local_activity_method(
+        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec), **_LOCAL
+    )
+
+
 def forbidden(message: str) -> ApplicationError:
     return ApplicationError(message, type="Forbidden", non_retryable=True)
 
@@ -395,7 +405,7 @@ class IssueWorkflow:
                 for unit in s.resolved_by:
                     s.reopens_by_unit[unit] = s.reopens_by_unit.get(unit, 0) + 1
                 await self._transition("feedback", input.actor, RESIDENT, detail=detail)
-                await self._reopen(input.actor)
+                await self._back_to_resolvers(input.actor)
             else:
                 await self._transition("feedback", input.actor, RESIDENT, Stage.review, detail)
                 await self._notify("review", SUPERVISOR, f"dissatisfied after {s.reopens} reopens: review (close or reassign)")
@@ -560,7 +570,7 @@ class IssueWorkflow:
         await self._open_deadline("feedback", RESIDENT, window, [])
         await self._transition(kind, actor, self.s.resolved_by[0] if self.s.resolved_by else None, Stage.feedback, detail)
 
-    async def _reopen(self, actor: Actor) -> None:
+    async def _back_to_resolvers(self, actor: Actor) -> None:
         """Dissatisfied: back to the unit(s) that resolved it, counted against them."""
         s = self.s
         detail = {"reopens": s.reopens, "units": s.resolved_by}
@@ -585,12 +595,7 @@ class IssueWorkflow:
 
     # ------------------------------------------------------------------------------ deadlines
     async def _deadline_at(self, start: datetime, spec: DeadlineSpec) -> datetime:
-        if spec.duration is not None:  # exact durations are pure arithmetic
-            return start + spec.duration
-        # Working days need the calendar: computed once in an activity, recorded in history.
-        return await workflow.execute_local_activity_method(
-            IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec), **_LOCAL
-        )
+        return await deadline_at(start, spec)
 
     async def _open_deadline(
         self, kind: str, unit_id: str, spec: DeadlineSpec, reminders: list[float], key: str | None = None

@@ -13,12 +13,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.issue import IssueActivities
     from activities.quarterly import QuarterlyActivities
-    from schemas.issue import DeadlineRequest, Notification
+    from schemas.issue import Notification
     from schemas.league import (
         Announcement, ComputeRequest, DraftDecision, LeagueInput, LeagueState, NoAnswer, PeriodRequest, ReviewDraft,
     )
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, forbidden, not_allowed
+    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, deadline_at, forbidden, not_allowed
 
 
 @workflow.defn(name="LeagueTableWorkflow")
@@ -88,10 +88,7 @@ class LeagueTableWorkflow:
         while True:
             self._decision = None
             now = workflow.now()
-            spec = policy.approval_deadline
-            self.s.decision_due = now + spec.duration if spec.duration else await workflow.execute_local_activity_method(
-                IssueActivities.compute_deadline, DeadlineRequest(start=now, spec=spec), **_LOCAL
-            )
+            self.s.decision_due = await deadline_at(now, policy.approval_deadline)
             await self._notify(f"红黑榜 {self.s.period} draft {self.s.drafts}: approve or send back by {self.s.decision_due.isoformat()}")
             try:
                 await workflow.wait_condition(lambda: self._decision is not None, timeout=self.s.decision_due - now)

@@ -144,6 +144,13 @@ SELECT m.*,
 FROM metrics m
 """
 
+# The communities' ratings of each unit in the period's quarters.
+_RATINGS = """), ev AS (
+    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
+           count(*) FILTER (WHERE pushed_down) AS pushed_down
+    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
+), metrics AS ("""
+
 LEAGUE_DEPARTMENTS = """
 WITH work AS (
     SELECT department_id AS unit_id, issue_id, status, accepted_at, accept_due, resolved_at, resolve_due
@@ -171,11 +178,7 @@ WITH work AS (
     FROM issues_of w JOIN issue_events e
       ON e.issue_id = w.issue_id AND e.kind = 'reopened' AND e.detail->'units' ? w.unit_id
     GROUP BY w.unit_id
-), ev AS (
-    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
-           count(*) FILTER (WHERE pushed_down) AS pushed_down
-    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
-), metrics AS (
+""" + _RATINGS + """
     SELECT d.id AS unit_id, d.name, coalesce(vol.volume, 0)::int AS volume,
       vol.accepted_on_time::float8 / nullif(vol.accepted_on_time + coalesce(pen.accept_missed, 0), 0) AS on_time_accept,
       vol.resolved_on_time::float8 / nullif(vol.resolved_on_time + coalesce(pen.resolve_missed, 0), 0) AS on_time_resolve,
@@ -210,11 +213,7 @@ WITH work AS (
 ), reo AS (
     SELECT w.unit_id, count(*) AS reopens
     FROM work w JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'reopened' GROUP BY w.unit_id
-), ev AS (
-    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
-           count(*) FILTER (WHERE pushed_down) AS pushed_down
-    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
-), metrics AS (
+""" + _RATINGS + """
     SELECT s.id AS unit_id, s.name, coalesce(vol.volume, 0)::int AS volume,
       greatest(1 - coalesce(pen.handle_missed, 0)::float8 / nullif(vol.volume, 0), 0) AS on_time_accept,
       vol.resolved_on_time::float8 / nullif(vol.resolved, 0) AS on_time_resolve,
