@@ -6,18 +6,36 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, refused_update, validation_detail
-from api.guard import API_KEY_HEADER, authenticate, client_address, limited, principal, require_role
+from api.errors import ApiError, validation_detail
+from api.guard import (
+    API_KEY_HEADER,
+    authenticate,
+    client_address,
+    limited,
+    principal,
+    require_role,
+)
+from api.updates import run_update
 from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
 from schemas.actions import (
-    Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback, RequestExtension, Resolve, Review, Urge,
+    Accept,
+    Assign,
+    DecideExtension,
+    Decline,
+    Dispatch,
+    Escalate,
+    Feedback,
+    RequestExtension,
+    Resolve,
+    Review,
+    Urge,
 )
 from schemas.intake import IssueIntake, workflow_id_for
 from schemas.issue import IssueState
-from schemas.principal import Actor, Principal, Role, UNIT_ROLES
+from schemas.principal import UNIT_ROLES, Actor, Principal, Role
 from whistle.db import queries
 from whistle.intake import submit_issue
 from whistle.locate import LocationError
@@ -237,15 +255,8 @@ async def run_action(
         update = ACTIONS[action].model_validate({**payload, "actor": actor.model_dump()})
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
-    handle, s = await fetch_state(request, issue_id)
-    if s.stage == "closed":
-        raise ApiError(409, "the issue is closed")
-    try:
-        new = await handle.execute_update(action, update, result_type=IssueState)
-    except WorkflowUpdateFailedError as err:
-        raise refused_update(err) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "the issue is closed") from None
-        raise
+    handle, new = await run_update(
+        d.client, workflow_id_for(issue_id), action, update, IssueState,
+        missing=f"no issue {issue_id!r}", finished="the issue is closed",
+    )
     return await view(handle, p, new) if p else IssueView.model_validate(new.model_dump())

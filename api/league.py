@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, refused_update, validation_detail
+from api.errors import ApiError, validation_detail
 from api.guard import limited, principal, require_role
+from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
 from schemas.league import LeagueState, ReviewDraft
 from schemas.period import PERIOD_PATTERN
@@ -27,19 +26,10 @@ Period = Annotated[str, Path(pattern=PERIOD_PATTERN)]
 
 
 async def _update(request: Request, workflow_id: str, name: str, arg, result_type, missing: str):
-    handle = request.app.state.deps.client.get_workflow_handle(workflow_id)
-    try:
-        return await handle.execute_update(name, arg, result_type=result_type)
-    except WorkflowUpdateFailedError as err:
-        raise refused_update(err) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            try:
-                await handle.describe()
-            except RPCError:
-                raise ApiError(404, missing) from None
-            raise ApiError(409, f"{workflow_id} has finished") from None
-        raise
+    _, result = await run_update(
+        request.app.state.deps.client, workflow_id, name, arg, result_type, missing=missing, finished=f"{workflow_id} has finished"
+    )
+    return result
 
 
 @router.post("/v1/evaluations/{quarter}/ratings", response_model=RatingRecord)
