@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter
 from schemas.issue import IssueState
-from schemas.text import reject_nul
+from schemas.text import RefusesNul
 
 
-class IntakeRequest(BaseModel):
+class IntakeRequest(RefusesNul):
     """POST /v1/issues. Location: grid_id, or lat and long, or an address naming a community or grid."""
 
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return reject_nul(data)
 
     channel: Channel
     reference: str = Field(pattern=REFERENCE_PATTERN)

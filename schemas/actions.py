@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from schemas.deadline import DeadlineSpec
 from schemas.principal import Actor
-from schemas.text import reject_nul
+from schemas.text import RefusesNul
 
 Reason = Field(min_length=1, max_length=1000)
 
 
-class _Action(BaseModel):
+class _Action(RefusesNul):
     model_config = ConfigDict(extra="forbid")
     actor: Actor
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return reject_nul(data)
 
 
 

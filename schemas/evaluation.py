@@ -9,14 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.deadline import DeadlineSpec
 from schemas.principal import Actor
-from schemas.text import reject_nul
+from schemas.text import RefusesNul
 
 QUARTER = Field(pattern=r"^\d{4}Q[1-4]$")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
 
 class EvaluationInput(_Model):
     quarter: str = QUARTER
@@ -30,14 +29,8 @@ class CommunityTargets(_Model):
     targets: list[str]  # street and department ids
 
 
-class Rating(_Model):
+class Rating(_Model, RefusesNul):
     """One community's rating of one street or department (1–5 each)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return reject_nul(data)
-
 
     actor: Actor
     target_id: str = Field(min_length=1, max_length=64)
@@ -88,4 +81,3 @@ class RoundRequest(_Model):
     quarter: str = QUARTER
     opened_at: datetime | None = None
     closes_at: datetime | None = None
-    status: str | None = None

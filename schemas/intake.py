@@ -6,7 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from schemas.text import reject_nul
+
+from schemas.text import RefusesNul
 
 
 class Channel(StrEnum):
@@ -45,14 +46,8 @@ def workflow_id_for(issue_id: str) -> str:
     return f"issue-{issue_id}"
 
 
-class IssueIntake(BaseModel):
+class IssueIntake(RefusesNul):
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return reject_nul(data)
-
 
     channel: Channel
     reference: str = Field(pattern=REFERENCE_PATTERN, description="the channel's own id of this report")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.deadline import DeadlineSpec
 from schemas.period import PERIOD_PATTERN
 from schemas.principal import Actor
-from schemas.text import reject_nul
+from schemas.text import RefusesNul
 
 METRICS = ("satisfaction", "evaluation", "on_time_accept", "on_time_resolve", "low_reopen", "low_penalty")
 
@@ -27,7 +27,6 @@ PRESETS: dict[str, dict[str, float]] = {
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
 
 class NoAnswer(StrEnum):
     publish = "publish"  # the draft is published as it stands
@@ -106,14 +105,8 @@ class DraftDecision(StrEnum):
     send_back = "send_back"
 
 
-class ReviewDraft(_Model):
+class ReviewDraft(_Model, RefusesNul):
     actor: Actor
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: object) -> object:
-        return reject_nul(data)
-
     decision: DraftDecision
     comments: str = Field(default="", max_length=2000)
 

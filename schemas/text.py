@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, model_validator
+
 
 def reject_nul(data: Any) -> Any:
     """For `model_validator(mode="before")`: raise if any string in the input holds NUL."""
@@ -20,3 +22,12 @@ def reject_nul(data: Any) -> Any:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return data
+
+
+class RefusesNul(BaseModel):
+    """Base of every model that takes text from outside (intake, actions, ratings, reviews)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        return reject_nul(data)

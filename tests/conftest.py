@@ -18,7 +18,6 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
 
 from activities.notifier import MemoryNotifier  # noqa: E402
 from schemas.jurisdiction import Jurisdiction  # noqa: E402

@@ -10,7 +10,7 @@ from schemas.issue import AssignmentStatus, Outcome, Stage
 from tests.conftest import issue_worker
 from tests.helpers import (
     AREA, AREA_HANDLER, COMMUNITY, COMMUNITY_HANDLER, GRID, GRID_WORKER, RESIDENT, STREET, STREET_HANDLER,
-    SUPERVISOR, act, dept, start, state,
+    SUPERVISOR, act, dept, start,
 )
 from whistle.db import queries
 

