@@ -13,12 +13,10 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.issue import IssueActivities
     from activities.quarterly import QuarterlyActivities
     from schemas.evaluation import EvaluationInput, EvaluationState, Rating, RatingRecord, RoundRequest
-    from schemas.issue import Notification
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, deadline_at, forbidden, not_allowed
+    from workflows.issue import _LOCAL, _RECORD, deadline_at, forbidden, not_allowed, notify
 
 
 @workflow.defn(name="ReverseEvaluationWorkflow")
@@ -59,12 +57,8 @@ class ReverseEvaluationWorkflow:
     async def _remind(self, fraction: float) -> None:
         self.s.reminders_sent.append(fraction)
         for community in self.s.pending():
-            await workflow.execute_activity_method(
-                IssueActivities.notify,
-                Notification(kind="evaluation_reminder", issue_id=f"evaluation-{self.s.quarter}", unit_id=community,
-                             message=f"逆向考评 {self.s.quarter}: please rate by {self.s.closes_at.isoformat()}", at=workflow.now()),
-                **_NOTIFY,
-            )
+            await notify("evaluation_reminder", f"evaluation-{self.s.quarter}", community,
+                         f"逆向考评 {self.s.quarter}: please rate by {self.s.closes_at.isoformat()}")
 
     async def _tell_league(self, workflow_id: str) -> None:
         """Wake the league table if it is already waiting; if it is not running yet, it finds the

@@ -85,6 +85,17 @@ async def deadline_at(start: datetime, spec: DeadlineSpec) -> datetime:
     )
 
 
+async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
+    """Send a notification through the pluggable notifier activity; `subject` is the issue,
+    round or table it is about."""
+    await workflow.execute_activity_method(
+        IssueActivities.notify,
+        Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message, deadline_key=deadline_key,
+                     at=workflow.now()),
+        **_NOTIFY,
+    )
+
+
 def forbidden(message: str) -> ApplicationError:
     return ApplicationError(message, type="Forbidden", non_retryable=True)
 
@@ -759,12 +770,7 @@ class IssueWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
-        await workflow.execute_activity_method(
-            IssueActivities.notify,
-            Notification(kind=kind, issue_id=self.s.issue_id, unit_id=unit_id, message=message,
-                         deadline_key=deadline_key, at=workflow.now()),
-            **_NOTIFY,
-        )
+        await notify(kind, self.s.issue_id, unit_id, message, deadline_key)
 
 
 class _Acting:

@@ -11,14 +11,12 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.issue import IssueActivities
     from activities.quarterly import QuarterlyActivities
-    from schemas.issue import Notification
     from schemas.league import (
         Announcement, ComputeRequest, DraftDecision, LeagueInput, LeagueState, NoAnswer, PeriodRequest, ReviewDraft,
     )
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _NOTIFY, _RECORD, deadline_at, forbidden, not_allowed
+    from workflows.issue import _LOCAL, _RECORD, deadline_at, forbidden, not_allowed, notify
 
 
 @workflow.defn(name="LeagueTableWorkflow")
@@ -102,12 +100,7 @@ class LeagueTableWorkflow:
                 self._log("no answer by the deadline: held, supervisor reminded")
 
     async def _notify(self, message: str) -> None:
-        await workflow.execute_activity_method(
-            IssueActivities.notify,
-            Notification(kind="league_draft", issue_id=f"league-{self.s.period}", unit_id="supervisor",
-                         message=message, at=workflow.now()),
-            **_NOTIFY,
-        )
+        await notify("league_draft", f"league-{self.s.period}", "supervisor", message)
 
     def _log(self, line: str) -> None:
         self.s.history.append(f"{workflow.now().isoformat()} {line}")
