@@ -63,12 +63,14 @@ async def review(
     return await _update(request, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")
 
 
-async def load_table(request: Request, period: str, drafts: bool = False) -> dict[str, Any]:
-    async with request.app.state.deps.pool.acquire() as conn:
+async def table_of(pool, period: str, drafts: bool = False) -> dict[str, Any] | None:
+    """The red/black list of `period` as the API and the page show it; None if there is none
+    (or only a draft, unless `drafts`)."""
+    async with pool.acquire() as conn:
         publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
         rows = await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)
     if publication is None or (publication["status"] != "published" and not drafts):
-        raise ApiError(404, f"no published red/black list for {period}")
+        return None
     return {
         "period": period,
         "status": publication["status"],
@@ -79,6 +81,13 @@ async def load_table(request: Request, period: str, drafts: bool = False) -> dic
         "departments": [r["metrics"] for r in rows if r["unit_kind"] == "department"],
         "streets": [r["metrics"] for r in rows if r["unit_kind"] == "street"],
     }
+
+
+async def load_table(request: Request, period: str, drafts: bool = False) -> dict[str, Any]:
+    table = await table_of(request.app.state.deps.pool, period, drafts)
+    if table is None:
+        raise ApiError(404, f"no published red/black list for {period}")
+    return table
 
 
 @router.get("/v1/league/{period}", dependencies=[Depends(limited)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from whistle.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="whistle: 吹哨报到 issue workflows on Temporal.")
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file of settings (keys as in WHISTLE_* without the prefix, lower case)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of settings (keys as in WHISTLE_* without the prefix, lower case)")]
 
 
 def _fail(message: str) -> None:
@@ -23,11 +23,11 @@ def _fail(message: str) -> None:
 
 @app.command()
 def dev(
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="where Temporal's SQLite file and PostgreSQL live")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where Temporal's SQLite file and PostgreSQL live")] = None,
     config: ConfigOpt = None,
-    temporal_port: Annotated[Optional[int], typer.Option("--temporal-port")] = None,
-    ui_port: Annotated[Optional[int], typer.Option("--ui-port")] = None,
-    api_port: Annotated[Optional[int], typer.Option("--api-port")] = None,
+    temporal_port: Annotated[int | None, typer.Option("--temporal-port")] = None,
+    ui_port: Annotated[int | None, typer.Option("--ui-port")] = None,
+    api_port: Annotated[int | None, typer.Option("--api-port")] = None,
 ) -> None:
     """Run the whole stack on embedded defaults: Temporal dev server, PostgreSQL, worker."""
     from whistle.dev import DevError, run_dev
@@ -83,7 +83,7 @@ def api(config: ConfigOpt = None) -> None:
     uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)
 
 
-from whistle.cli_issues import app as issue_app  # noqa: E402
+from whistle.cli_issues import app as issue_app
 
 app.add_typer(issue_app, name="issue")
 
@@ -135,7 +135,7 @@ app.add_typer(league_app, name="league")
 @league_app.command("show")
 def league_show(
     period: str,
-    api_url: Annotated[Optional[str], typer.Option("--api-url")] = None,
+    api_url: Annotated[str | None, typer.Option("--api-url")] = None,
 ) -> None:
     """Print a published red/black list (GET /v1/league/PERIOD)."""
     from whistle.cli_issues import _call
@@ -147,12 +147,41 @@ def league_show(
             mark = {"red": "红榜", "black": "黑榜"}.get(r.get("listed") or "", "")
             typer.echo(f"{r['rank']:>3} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f}  {mark}")
 
+@app.command()
+def simulate(
+    issues: Annotated[int, typer.Option("--issues", min=1, max=100_000, help="issues arriving in the quarter")] = 1000,
+    quarter: Annotated[str | None, typer.Option("--quarter", help="YYYYQn, not begun yet (default: the next quarter)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same quarter")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", help="the page and figures go to OUT/QUARTER-seedS (default: DATA_DIR/simulations)")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a quarter of the jurisdiction through the real workflows in compressed time, then
+    publish and print its red/black list."""
+    import re
+
+    from rich.console import Console
+
+    from whistle.jurisdiction import JurisdictionError
+    from whistle.simulation.console import report, run
+    from whistle.simulation.run import SimulationError
+
+    if quarter is not None and not re.fullmatch(r"\d{4}Q[1-4]", quarter):
+        _fail(f"--quarter must look like 2027Q1, not {quarter!r}")
+    settings = load_settings(config)
+    configure_logging("console", "ERROR")
+    try:
+        sim = run(settings.jurisdiction_file, issues, quarter, seed, out or settings.data_dir / "simulations")
+    except (SimulationError, JurisdictionError) as exc:
+        _fail(str(exc))
+    report(sim, Console())
+
+
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 
 
 @jurisdiction_app.command("check")
-def jurisdiction_check(path: Annotated[Optional[Path], typer.Argument()] = None) -> None:
+def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) -> None:
     """Validate a jurisdiction file (default: the configured one)."""
     from whistle.jurisdiction import JurisdictionError, load_jurisdiction
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -16,8 +16,8 @@ from whistle.config import load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Issues over the HTTP API.")
 
-UrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="default WHISTLE_API_URL or http://127.0.0.1:8000")]
-KeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="default WHISTLE_API_KEY")]
+UrlOpt = Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or http://127.0.0.1:8000")]
+KeyOpt = Annotated[str | None, typer.Option("--api-key", help="default WHISTLE_API_KEY")]
 
 
 def _call(method: str, path: str, url: str | None, key: str | None, **kwargs) -> dict:
@@ -50,13 +50,13 @@ def submit(
     description: Annotated[str, typer.Option()],
     reference: Annotated[str, typer.Option(help="the channel's own id of this report")],
     channel: Annotated[str, typer.Option()] = "hotline",
-    grid: Annotated[Optional[str], typer.Option("--grid", help="grid id")] = None,
-    lat: Annotated[Optional[float], typer.Option()] = None,
-    long: Annotated[Optional[float], typer.Option()] = None,
-    address: Annotated[Optional[str], typer.Option()] = None,
+    grid: Annotated[str | None, typer.Option("--grid", help="grid id")] = None,
+    lat: Annotated[float | None, typer.Option()] = None,
+    long: Annotated[float | None, typer.Option()] = None,
+    address: Annotated[str | None, typer.Option()] = None,
     attribute: Annotated[list[str], typer.Option("--attribute", "-a", help="code=value, repeatable")] = [],  # noqa: B006
-    phone: Annotated[Optional[str], typer.Option(help="reporter's phone (personal data, encrypted)")] = None,
-    name: Annotated[Optional[str], typer.Option(help="reporter's name")] = None,
+    phone: Annotated[str | None, typer.Option(help="reporter's phone (personal data, encrypted)")] = None,
+    name: Annotated[str | None, typer.Option(help="reporter's name")] = None,
     urgent: bool = False,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
@@ -83,9 +83,9 @@ def show(issue_id: str, api_url: UrlOpt = None, api_key: KeyOpt = None) -> None:
 
 @app.command("list")
 def list_(
-    stage: Optional[str] = None,
-    owner: Optional[str] = None,
-    overdue: Optional[bool] = typer.Option(None, "--overdue/--not-overdue"),
+    stage: str | None = None,
+    owner: str | None = None,
+    overdue: bool | None = typer.Option(None, "--overdue/--not-overdue"),
     limit: int = 50,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
@@ -103,8 +103,8 @@ def list_(
 def act(
     issue_id: str,
     action: str,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="the update's JSON input without actor, or @file")] = None,
-    token: Annotated[Optional[str], typer.Option(help="a resident's feedback token, instead of an API key")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="the update's JSON input without actor, or @file")] = None,
+    token: Annotated[str | None, typer.Option(help="a resident's feedback token, instead of an API key")] = None,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
 ) -> None:

@@ -40,7 +40,7 @@ class Keyring:
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
 
     @classmethod
-    def parse(cls, text: str) -> "Keyring":
+    def parse(cls, text: str) -> Keyring:
         """`kid:base64key` entries separated by commas or new lines; the first is active."""
         keys = []
         for entry in re.split(r"[,\n]", text):

@@ -74,7 +74,7 @@ class DevStack:
     ui_url: str = ""
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator["DevStack"]:
+    async def running(self) -> AsyncIterator[DevStack]:
         s = self.settings
         jurisdiction = load_jurisdiction(s.jurisdiction_file)  # a bad file stops everything first
         for port, what in ((s.temporal_port, "temporal"), (s.ui_port, "ui"), (s.api_port, "api")):
@@ -183,7 +183,7 @@ class DevStack:
                 proc.terminate()
                 try:
                     await asyncio.wait_for(proc.wait(), 15)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     proc.kill()
                     await proc.wait()
             log_file.close()

@@ -6,8 +6,17 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from temporalio.client import (
-    Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleBackfill,
-    ScheduleCalendarSpec, ScheduleOverlapPolicy, SchedulePolicy, ScheduleRange, ScheduleSpec, ScheduleUpdate,
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleBackfill,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
 )
 
 from schemas.period import parse_period, period_bounds

