@@ -88,7 +88,12 @@ async def deadline_at(start: datetime, spec: DeadlineSpec) -> datetime:
 async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
     """Send a notification through the pluggable notifier activity; `subject` is the issue,
     round or table it is about."""
-    await workflow.execute_activity_method(
+    await notify_started(kind, subject, unit_id, message, deadline_key)
+
+
+def notify_started(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None):
+    """The notification activity, started; await it when it must have been sent."""
+    return workflow.start_activity_method(
         IssueActivities.notify,
         Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message, deadline_key=deadline_key,
                      at=workflow.now()),
@@ -116,6 +121,7 @@ class IssueWorkflow:
         self._timer_at: datetime | None = None
         self._wake = False
         self._search_attributes: dict[str, Any] = {}
+        self._writes: list[asyncio.Future[Any]] = []  # read-model writes and notifications under way
 
     # ------------------------------------------------------------------------------ run loop
     @workflow.run
@@ -133,6 +139,7 @@ class IssueWorkflow:
                 pass
             async with self._lock:
                 await self._process_due()
+                await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.s.stage != Stage.closed:
             workflow.continue_as_new(
@@ -179,6 +186,7 @@ class IssueWorkflow:
         )
         async with self._lock:
             await self._enter_ladder(Stage.grid, "intake", None, {"channel": intake.channel.value})
+            await self._flush()
 
     def _next_wakeup(self) -> datetime | None:
         times: list[datetime] = []
@@ -742,11 +750,25 @@ class IssueWorkflow:
         s.history.append(event)
         self._upsert_search_attributes()
         self._poke()
-        await workflow.execute_activity_method(
-            IssueActivities.record_transition,
-            TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True)),
-            **_RECORD,
-        )
+        record = TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True))
+        if self._concurrent_writes():
+            self._writes.append(workflow.start_activity_method(IssueActivities.record_transition, record, **_RECORD))
+        else:
+            await workflow.execute_activity_method(IssueActivities.record_transition, record, **_RECORD)
+
+    def _concurrent_writes(self) -> bool:
+        """A move's read-model writes and notifications run at once, awaited together by
+        `_flush` before the move ends: an escalation three levels up writes in one round trip,
+        not three. Safe because each write is idempotent and guarded by the event's seq.
+        Executions started before this awaited each in turn."""
+        return workflow.patched("concurrent-writes")
+
+    async def _flush(self) -> None:
+        """Wait for the writes and notifications of the move: its update returns, or the
+        workflow sleeps, only once the read model shows it."""
+        while self._writes:
+            writes, self._writes = self._writes, []
+            await asyncio.gather(*writes)
 
     def _upsert_search_attributes(self) -> None:
         s = self.s
@@ -770,7 +792,10 @@ class IssueWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
-        await notify(kind, self.s.issue_id, unit_id, message, deadline_key)
+        if self._concurrent_writes():
+            self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key))
+        else:
+            await notify(kind, self.s.issue_id, unit_id, message, deadline_key)
 
 
 class _Acting:
@@ -790,4 +815,7 @@ class _Acting:
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self.wf._lock.release()
+        try:
+            await self.wf._flush()
+        finally:
+            self.wf._lock.release()
