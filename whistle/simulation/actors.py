@@ -99,7 +99,7 @@ class People:
 
     async def _registered(self, handle: WorkflowHandle) -> IssueState:
         # Time stands still between steps, so this waits only for the worker's first task.
-        for _ in range(600):
+        for _ in range(6000):
             try:
                 return await handle.query(IssueWorkflow.state)
             except (RPCError, WorkflowQueryFailedError):  # not registered yet
@@ -331,7 +331,7 @@ class People:
 
 
 async def _query(handle: WorkflowHandle, query, result_type):
-    for _ in range(600):
+    for _ in range(6000):
         try:
             return await handle.query(query, result_type=result_type)
         except (RPCError, WorkflowQueryFailedError):  # still starting
@@ -340,4 +340,5 @@ async def _query(handle: WorkflowHandle, query, result_type):
 
 
 async def _pause() -> None:
-    await asyncio.sleep(0.05)
+    """Between polls of a workflow that is starting (time stands still meanwhile)."""
+    await asyncio.sleep(0.005)
