@@ -57,7 +57,6 @@ class Move:
     at: datetime
     update: str | None = None  # None: look again then
     payload: dict[str, Any] = field(default_factory=dict)
-    handle: Any = None  # another workflow's handle (league, evaluation)
 
 
 def actor(role: str, unit: str) -> dict[str, Any]:
@@ -267,7 +266,7 @@ class People:
         return Move(self.office.next_open(due + STEP))
 
     def _before(self, at: datetime, due: datetime) -> datetime:
-        """`at`, or the last office half-hour before `due` when `at` would miss it."""
+        """`at`, or office time on the last working day before `due` when `at` would miss it."""
         if at < due:
             return at
         latest = self.office.days_before(due, 1)
@@ -325,7 +324,7 @@ class People:
                     await handle.execute_update(LeagueTableWorkflow.review_draft, {
                         "actor": SUPERVISOR, "decision": "approve", "comments": ""})
                     self.actions["review_draft"] += 1
-                except WorkflowUpdateFailedError:
+                except WorkflowUpdateFailedError:  # no draft awaits (it moved on): look again
                     pass
             await self.clock.at(self.clock.now + STEP)
 

@@ -4,6 +4,7 @@ and where the page and figures were written."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,12 @@ from rich.table import Table
 from whistle.simulation.run import Simulation, simulate
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that SIGTERM, like Ctrl-C, stops the servers the run started
+
+
 def run(jurisdiction_file: Path, issues: int, quarter: str | None, seed: int, out_dir: Path) -> Simulation:
+    signal.signal(signal.SIGTERM, _interrupted)
     console = Console(stderr=True)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("issues closed"),

