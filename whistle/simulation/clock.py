@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,6 @@ class Clock:
         self.steps = 0
         self.skipping = 0.0  # seconds spent moving the server's clock (and the timers on the way)
         self.acting = 0.0  # seconds spent while actors act
-        self.log: list[tuple[int, float]] = []
 
     def floor(self, t: datetime) -> datetime:
         epoch = datetime(2000, 1, 1, tzinfo=t.tzinfo)
@@ -63,7 +62,7 @@ class Clock:
             self._idle.clear()
 
     async def run(
-        self, actors: list[Coroutine[Any, Any, Any]], on_step: Callable[[datetime], Awaitable[None] | None] | None = None
+        self, actors: list[Coroutine[Any, Any, Any]], on_step: Callable[[datetime], None] | None = None
     ) -> list[Any]:
         """Run the actors to the end; each actor's result, in order. The first failure stops
         the run and is raised."""
@@ -71,13 +70,11 @@ class Clock:
         self._set_running(len(tasks))
         try:
             loop = asyncio.get_running_loop()
-            released = 0
             while True:
                 began = loop.time()
                 await self._idle.wait()
                 if self.steps:
                     self.acting += loop.time() - began
-                    self.log.append((released, loop.time() - began))
                 if self._failure is not None:
                     raise self._failure
                 if not self._waiting:
@@ -97,9 +94,7 @@ class Clock:
                     released += 1
                 self._set_running(released)
                 if on_step is not None:
-                    result = on_step(target)
-                    if asyncio.iscoroutine(result):
-                        await result
+                    on_step(target)
             return [t.result() for t in tasks]
         finally:
             for t in tasks:

@@ -55,7 +55,7 @@ def report(sim: Simulation, console: Console) -> None:
     console.print(
         f"{len(sim.scenario.issues)} issues ({outcomes}); slow departments: {', '.join(sim.scenario.slow())}\n"
         f"{sum(sim.actions.values())} actions, {sim.notifications} notifications, "
-        f"{sim.seconds:.0f} s ({sim.steps} clock steps)\n"
+        f"{sim.seconds:.0f} s: {sim.acting:.0f} s acting, {sim.skipping:.0f} s moving the clock ({sim.steps} steps)\n"
         f"page:    {sim.html}\nfigures: {sim.json}",
         highlight=False,
     )

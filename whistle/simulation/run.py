@@ -55,6 +55,8 @@ class Simulation:
     notifications: int
     steps: int
     seconds: float
+    acting: float  # seconds while people acted
+    skipping: float  # seconds while the server moved its clock and fired the timers on the way
     html: Path
     json: Path
 
@@ -155,7 +157,7 @@ async def simulate(
         json_path.write_text(json.dumps(table, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         sim = Simulation(
             scenario=scenario, league=league, outcomes=Counter(s.outcome.value for s in states if s.outcome),
-            actions=people.actions, notifications=len(notifier.sent), steps=clock.steps,
+            actions=people.actions, notifications=len(notifier.sent), steps=clock.steps, acting=clock.acting, skipping=clock.skipping,
             seconds=time.monotonic() - began, html=html_path, json=json_path,
         )
         (out_dir / "summary.json").write_text(json.dumps(sim.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
