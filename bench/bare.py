@@ -59,8 +59,8 @@ class BareReference:
 @workflow.defn(name="BareTimers")
 class BareTimers:
     """What an open issue waits through, with nothing in it: reminders at half and four fifths
-    of its deadline (two activities each, as an issue writes and notifies), then the deadline.
-    Returns how late the deadline timer fired, in seconds."""
+    of its deadline (two local activities each, as an issue writes and notifies), then the
+    deadline. Returns how late the deadline timer fired, in seconds."""
 
     @workflow.run
     async def run(self, due_seconds: int) -> float:
@@ -68,7 +68,7 @@ class BareTimers:
         due = timedelta(seconds=due_seconds)
         for fraction in (0.5, 0.8):
             await workflow.sleep(max(start + due * fraction - workflow.now(), timedelta(0)))
-            await asyncio.gather(*(workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+            await asyncio.gather(*(workflow.execute_local_activity(noop, start_to_close_timeout=timedelta(seconds=30))
                                    for _ in range(2)))
         await workflow.sleep(max(start + due - workflow.now(), timedelta(0)))
         return (workflow.now() - start - due).total_seconds()

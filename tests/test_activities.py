@@ -50,6 +50,23 @@ async def test_a_retried_transition_writes_nothing_twice(demo, pool):
     assert len(penalties) == 1
 
 
+async def test_the_same_seq_written_again_keeps_the_later_write(demo, pool):
+    """A workflow task that fails after its (local activity) write is retried and writes the
+    same seq again, perhaps at another time: the retry is what history keeps, so it wins."""
+    activities = IssueActivities(demo, pool, MemoryNotifier())
+    env = ActivityEnvironment()
+    lost = await _record(activities, 1, Stage.grid)
+    kept = await _record(activities, 1, Stage.community)
+    kept.event.at = NOW.replace(second=7)
+    await env.run(activities.record_transition, lost)
+    await env.run(activities.record_transition, kept)
+    async with pool.acquire() as conn:
+        events = await conn.fetch(queries.SELECT_EVENTS, "hotline-R1")
+        issue = await conn.fetchrow(queries.SELECT_ISSUE, "hotline-R1")
+    assert [(e["seq"], e["stage_to"], e["at"]) for e in events] == [(1, "community", kept.event.at)]
+    assert issue["stage"] == "community"
+
+
 async def test_unknown_category_is_not_retried(demo, pool):
     from temporalio.exceptions import ApplicationError
 

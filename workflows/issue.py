@@ -91,14 +91,13 @@ async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_k
     await notify_started(kind, subject, unit_id, message, deadline_key)
 
 
-def notify_started(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None):
-    """The notification activity, started; await it when it must have been sent."""
-    return workflow.start_activity_method(
-        IssueActivities.notify,
-        Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message, deadline_key=deadline_key,
-                     at=workflow.now()),
-        **_NOTIFY,
-    )
+def notify_started(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, local: bool = False):
+    """The notification activity, started (as a local activity when `local`); await it when
+    it must have been sent."""
+    notification = Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message,
+                                deadline_key=deadline_key, at=workflow.now())
+    start = workflow.start_local_activity_method if local else workflow.start_activity_method
+    return start(IssueActivities.notify, notification, **_NOTIFY)
 
 
 def forbidden(message: str) -> ApplicationError:
@@ -751,10 +750,21 @@ class IssueWorkflow:
         self._upsert_search_attributes()
         self._poke()
         record = TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True))
-        if self._concurrent_writes():
+        if self._local_writes():
+            self._writes.append(workflow.start_local_activity_method(IssueActivities.record_transition, record, **_RECORD))
+        elif self._concurrent_writes():
             self._writes.append(workflow.start_activity_method(IssueActivities.record_transition, record, **_RECORD))
         else:
             await workflow.execute_activity_method(IssueActivities.record_transition, record, **_RECORD)
+
+    def _local_writes(self) -> bool:
+        """A move's read-model writes and notifications run as local activities, inside the
+        workflow task that makes the move: an update returns after one task, not after a task,
+        the activities' round trips through the server and a second task. Their retries are the
+        same (past a minute they wait on a workflow timer). A write of a task that then fails
+        may land without being in history; the task's retry writes the same seq again and the
+        read model keeps the later write. Executions started before this ran them as activities."""
+        return workflow.patched("local-writes")
 
     def _concurrent_writes(self) -> bool:
         """A move's read-model writes and notifications run at once, awaited together by
@@ -792,7 +802,9 @@ class IssueWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
-        if self._concurrent_writes():
+        if self._local_writes():
+            self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key, local=True))
+        elif self._concurrent_writes():
             self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key))
         else:
             await notify(kind, self.s.issue_id, unit_id, message, deadline_key)

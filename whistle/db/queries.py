@@ -20,10 +20,14 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en,
 INSERT_EVENT = """
 INSERT INTO issue_events (issue_id, seq, at, kind, stage_from, stage_to, unit_id, actor_id, actor_role, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (issue_id, seq) DO NOTHING
+ON CONFLICT (issue_id, seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind,
+  stage_from = EXCLUDED.stage_from, stage_to = EXCLUDED.stage_to, unit_id = EXCLUDED.unit_id,
+  actor_id = EXCLUDED.actor_id, actor_role = EXCLUDED.actor_role, detail = EXCLUDED.detail
 """
 
 # The snapshot only moves forward: an older (lower seq) write never overwrites a newer one.
+# The same seq written again is a workflow task's retry (writes run as local activities, and a
+# failed task's write is not in history): the retry's write is the one history keeps.
 UPSERT_ISSUE = """
 INSERT INTO issues (issue_id, workflow_id, channel, reference, category, grid_id, community_id, area_id,
   street_id, stage, owner_unit, overdue, due_at, outcome, reopens, created_at, updated_at, closed_at, seq, snapshot)
@@ -31,7 +35,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 ON CONFLICT (issue_id) DO UPDATE SET stage = EXCLUDED.stage, owner_unit = EXCLUDED.owner_unit,
   overdue = EXCLUDED.overdue, due_at = EXCLUDED.due_at, outcome = EXCLUDED.outcome, reopens = EXCLUDED.reopens,
   updated_at = EXCLUDED.updated_at, closed_at = EXCLUDED.closed_at, seq = EXCLUDED.seq, snapshot = EXCLUDED.snapshot
-WHERE issues.seq < EXCLUDED.seq
+WHERE issues.seq <= EXCLUDED.seq
 """
 
 # Like the snapshot, an assignment row only moves forward (a late retry of an older write loses).

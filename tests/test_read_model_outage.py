@@ -1,0 +1,31 @@
+"""Nothing is lost while the read model refuses writes: a move waits for its write, which is
+retried until PostgreSQL takes it, and lands once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from schemas.issue import Stage
+from tests.conftest import issue_worker
+from tests.helpers import GRID_WORKER, act, start
+from whistle.db import queries
+
+
+async def test_an_update_waits_out_a_failing_write_and_lands_once(dev_env, demo, pool):
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "neighbour-dispute")
+        async with pool.acquire() as conn:
+            # A real refusal from PostgreSQL: every write of an event fails until it is back.
+            await conn.execute("ALTER TABLE issue_events RENAME TO issue_events_away")
+        update = asyncio.create_task(act(h, "escalate", actor=GRID_WORKER, reason="需要社区调解"))
+        await asyncio.sleep(1.5)  # several retries (200 ms, doubling)
+        assert not update.done(), "the update returned before its write landed"
+        async with pool.acquire() as conn:
+            await conn.execute("ALTER TABLE issue_events_away RENAME TO issue_events")
+        s = await asyncio.wait_for(update, 30)
+        assert s.stage == Stage.community
+        async with pool.acquire() as conn:
+            events = await conn.fetch(queries.SELECT_EVENTS, s.issue_id)
+            issue = await conn.fetchrow(queries.SELECT_ISSUE, s.issue_id)
+    assert [e["kind"] for e in events] == [e.kind for e in s.history] == ["intake", "escalated"]
+    assert issue["stage"] == "community" and issue["seq"] == s.seq
