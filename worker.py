@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import timedelta
+from typing import Any
 from collections.abc import Sequence
 
 import structlog
@@ -49,6 +50,11 @@ def build_worker(
     )
 
 
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """What settings change in the production worker."""
+    return {"max_cached_workflows": settings.max_cached_workflows}
+
+
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set."""
     if not settings.database_url:
@@ -57,8 +63,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
     async with open_pool(settings.database_url) as pool:
         await publish_jurisdiction(pool, jurisdiction)
-        worker = build_worker(client, jurisdiction, pool, notifier_from(settings.notifier), settings.task_queue)
-        log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        worker = build_worker(
+            client, jurisdiction, pool, notifier_from(settings.notifier), settings.task_queue, **worker_options(settings)
+        )
+        log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address,
+                 max_cached_workflows=settings.max_cached_workflows)
         async with worker:
             await stop.wait()
         log.info("worker.stopped")

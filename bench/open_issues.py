@@ -2,10 +2,12 @@
 grid deadline); the process's memory as they pile up, and how late their timers fire, against
 bare Temporal workflows with the same timers and activities started alongside them.
 
-    python -m bench.open_issues --issues 10000 --due 900
+    python -m bench.open_issues --issues 10000 --due 1500 --cache 10000
 
 `--due` (seconds) is the grid's handle deadline: it must outlast starting every issue, so that
-all are open at once (the figures say whether they were).
+all are open at once (the figures say whether they were). `--cache` is the worker's
+`max_cached_workflows` (WHISTLE_MAX_CACHED_WORKFLOWS; Temporal's default is 1000), for the
+issues' worker and the bare workflows' alike.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def rss_mib() -> float:
 
 
 @contextlib.asynccontextmanager
-async def servers(jurisdiction: Path):
+async def servers(jurisdiction: Path, cache: int):
     """Temporal's dev server in memory (the SQLite file of `whistle dev` starts a few workflows a
     second under this load: the file is the bottleneck, not whistle), embedded PostgreSQL and
     the worker, in this process."""
@@ -83,20 +85,20 @@ async def servers(jurisdiction: Path):
     try:
         async with throwaway_read_model(j) as pool:
             task_queue = f"bench-{uuid.uuid4().hex[:6]}"
-            async with build_worker(env.client, j, pool, LogNotifier(), task_queue):
+            async with build_worker(env.client, j, pool, LogNotifier(), task_queue, max_cached_workflows=cache):
                 yield env.client, pool, task_queue
     finally:
         await env.shutdown()
 
 
-async def main(issues: int, concurrency: int, due: int) -> None:
+async def main(issues: int, concurrency: int, due: int, cache: int) -> None:
     configure_logging("json", "ERROR")
     with tempfile.TemporaryDirectory(prefix="whistle-bench-j-") as tmp:
-        async with servers(jurisdiction_file(Path(tmp), due)) as (client, pool, task_queue):
-            await run(client, pool, task_queue, issues, concurrency, due)
+        async with servers(jurisdiction_file(Path(tmp), due), cache) as (client, pool, task_queue):
+            await run(client, pool, task_queue, issues, concurrency, due, cache)
 
 
-async def run(client, pool, task_queue: str, issues: int, concurrency: int, due: int) -> None:
+async def run(client, pool, task_queue: str, issues: int, concurrency: int, due: int, cache: int) -> None:
     bare_tq = f"bench-bare-{uuid.uuid4().hex[:6]}"
     memory = {"idle_mib": rss_mib()}
     grids = [r["id"] for r in await pool.fetch("SELECT id FROM units WHERE level = 'grid' ORDER BY id")]
@@ -114,7 +116,7 @@ async def run(client, pool, task_queue: str, issues: int, concurrency: int, due:
             bare_handles.append(await client.start_workflow(
                 BareTimers.run, due, id=f"bare-{bare_tq}-{i}", task_queue=bare_tq))
 
-    async with Worker(client, task_queue=bare_tq, workflows=[BareTimers], activities=[noop]):
+    async with Worker(client, task_queue=bare_tq, workflows=[BareTimers], activities=[noop], max_cached_workflows=cache):
         began = time.monotonic()
         await asyncio.gather(*(starter() for _ in range(concurrency)))
         started_in = time.monotonic() - began
@@ -142,7 +144,7 @@ async def run(client, pool, task_queue: str, issues: int, concurrency: int, due:
     reminders = [float(r[0]) for r in await pool.fetch(REMINDER_LATENESS)]
     issue_p, bare_p = percentiles(lateness), percentiles(bare)
     report("open_issues", {
-        "command": f"python -m bench.open_issues --issues {issues} --concurrency {concurrency} --due {due}",
+        "command": f"python -m bench.open_issues --issues {issues} --concurrency {concurrency} --due {due} --cache {cache}",
         "issues": issues,
         "started_in_s": round(started_in, 1),
         "start_rate_per_s": round(2 * issues / started_in, 1),  # issues and bare workflows
@@ -155,7 +157,7 @@ async def run(client, pool, task_queue: str, issues: int, concurrency: int, due:
         "bare_timer_lateness_s": bare_p,
         "p99_ratio_issue_to_bare": round(issue_p["p99"] / bare_p["p99"], 2) if issue_p and bare_p.get("p99") else None,
         "server": "temporal dev server, in memory",
-        "worker": "the production worker (sandboxed workflows, default cache of 1000 workflows)",
+        "worker": f"the production worker (sandboxed workflows, a cache of {cache} workflows)",
         "note": "one process holds the worker (issues and bare workflows) and the load generator",
     })
 
@@ -164,6 +166,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issues", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--due", type=int, default=900, help="seconds to the grid deadline")
+    parser.add_argument("--due", type=int, default=1500, help="seconds to the grid deadline")
+    parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows of each worker")
     args = parser.parse_args()
-    asyncio.run(main(args.issues, args.concurrency, args.due))
+    asyncio.run(main(args.issues, args.concurrency, args.due, args.cache))

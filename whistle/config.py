@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="asyncpg URL of the read model")
     jurisdiction_file: Path = DEMO_JURISDICTION
     task_queue: str = TASK_QUEUE
+    # Workflows a worker keeps in memory (Temporal's default). An issue evicted from the cache
+    # replays its whole history when its next timer fires: size it to the open issues per worker.
+    max_cached_workflows: int = Field(default=1000, ge=0)
     # whistle dev
     data_dir: Path = Path(".whistle")
     temporal_port: int = Field(default=7233, ge=1, le=65535)

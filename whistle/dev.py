@@ -92,9 +92,9 @@ class DevStack:
             await ensure_search_attributes(client, s.temporal_namespace)
             pool = await stack.enter_async_context(open_pool(self.database_url))
             await publish_jurisdiction(pool, jurisdiction)
-            from worker import build_worker
+            from worker import build_worker, worker_options
 
-            worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue)
+            worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue, **worker_options(s))
             await stack.enter_async_context(worker)
             await stack.enter_async_context(self._api(client, pool, jurisdiction, keyring))
             from whistle.schedules import apply_schedules
