@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
-from collections.abc import Sequence
 
 import structlog
 from temporalio.client import Client
@@ -19,13 +19,13 @@ from temporalio.worker import Worker
 
 from activities.issue import IssueActivities
 from activities.notifier import Notifier, notifier_from
+from activities.quarterly import QuarterlyActivities
 from schemas.jurisdiction import Jurisdiction
 from whistle.config import Settings, load_settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.logging import LogContextInterceptor, configure_logging
 from whistle.temporal import connect
-from activities.quarterly import QuarterlyActivities
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.issue import IssueWorkflow
 from workflows.league import LeagueTableWorkflow
