@@ -30,9 +30,11 @@ class WebhookNotifier:
         self.timeout = timeout
 
     async def send(self, notification: Notification) -> None:
-        # Unique per notification (the 50% and 80% reminders of one deadline differ by time),
-        # the same on every retry of it.
-        key = f"{notification.issue_id}:{notification.kind}:{notification.unit_id}:{notification.at.isoformat()}"
+        # Unique per notification (the 50% and 80% reminders of one deadline differ by seq and
+        # time), the same on every retry of it: the seq when there is one, since a retried
+        # workflow task sends it again at another time.
+        n = notification
+        key = f"{n.issue_id}:{n.kind}:{n.unit_id}:{n.at.isoformat() if n.seq is None else f'seq{n.seq}'}"
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(
                 self.url, json=notification.model_dump(mode="json"), headers={"Idempotency-Key": key}

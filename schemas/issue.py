@@ -217,6 +217,9 @@ class Notification(_Model):
     message: str
     deadline_key: str | None = None
     at: datetime
+    # The event it follows. A workflow task that fails after sending is retried at a
+    # later `at`; the seq stays, so receivers can drop the duplicate.
+    seq: int | None = None
 
 
 class ContextRequest(_Model):

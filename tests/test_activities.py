@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -76,7 +78,9 @@ async def test_unknown_category_is_not_retried(demo, pool):
     assert info.value.non_retryable and info.value.type == "UnknownCategory"
 
 
-async def test_webhook_notifier_posts_json_with_an_idempotency_key():
+@contextlib.contextmanager
+def webhook() -> Iterator[tuple[str, list[tuple[dict, str]]]]:
+    """A real HTTP receiver on loopback: its URL, and the (body, Idempotency-Key) it got."""
     received: list[tuple[dict, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -92,15 +96,33 @@ async def test_webhook_notifier_posts_json_with_an_idempotency_key():
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        notifier = notifier_from(f"http://127.0.0.1:{server.server_port}/hook")
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+    finally:
+        server.shutdown()
+
+
+async def test_webhook_notifier_posts_json_with_an_idempotency_key():
+    with webhook() as (url, received):
+        notifier = notifier_from(url)
         assert isinstance(notifier, WebhookNotifier)
         note = Notification(kind="overdue", issue_id="hotline-R1", unit_id="supervisor", message="m", deadline_key="accept:x:1", at=NOW)
         await notifier.send(note)
         await notifier.send(note)  # a retry carries the same key
-    finally:
-        server.shutdown()
     assert [r[0]["kind"] for r in received] == ["overdue", "overdue"]
     assert received[0][1] == received[1][1] == f"hotline-R1:overdue:supervisor:{NOW.isoformat()}"
+
+
+async def test_a_notification_sent_again_by_a_retried_workflow_task_keeps_its_key():
+    """A local activity's notification is sent again when its workflow task is retried, at a
+    later workflow time but after the same event: the key follows the event's seq."""
+    with webhook() as (url, received):
+        notifier = WebhookNotifier(url)
+        first = Notification(kind="reminder", issue_id="hotline-R1", unit_id="heping", message="m", at=NOW, seq=4)
+        await notifier.send(first)
+        await notifier.send(first.model_copy(update={"at": NOW.replace(second=9)}))  # the retried task
+        await notifier.send(first.model_copy(update={"seq": 6}))  # the next reminder of the deadline
+    keys = [key for _, key in received]
+    assert keys == ["hotline-R1:reminder:heping:seq4", "hotline-R1:reminder:heping:seq4", "hotline-R1:reminder:heping:seq6"]
 
 
 def test_notifier_setting():

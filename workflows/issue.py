@@ -91,11 +91,14 @@ async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_k
     await notify_started(kind, subject, unit_id, message, deadline_key)
 
 
-def notify_started(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, local: bool = False):
+def notify_started(
+    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None,
+    local: bool = False, seq: int | None = None,
+):
     """The notification activity, started (as a local activity when `local`); await it when
     it must have been sent."""
     notification = Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message,
-                                deadline_key=deadline_key, at=workflow.now())
+                                deadline_key=deadline_key, at=workflow.now(), seq=seq)
     start = workflow.start_local_activity_method if local else workflow.start_activity_method
     return start(IssueActivities.notify, notification, **_NOTIFY)
 
@@ -803,7 +806,9 @@ class IssueWorkflow:
 
     async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
         if self._local_writes():
-            self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key, local=True))
+            self._writes.append(
+                notify_started(kind, self.s.issue_id, unit_id, message, deadline_key, local=True, seq=self.s.seq)
+            )
         elif self._concurrent_writes():
             self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key))
         else:
