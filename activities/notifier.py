@@ -34,7 +34,8 @@ class WebhookNotifier:
         # time), the same on every retry of it: the seq when there is one, since a retried
         # workflow task sends it again at another time.
         n = notification
-        key = f"{n.issue_id}:{n.kind}:{n.unit_id}:{n.at.isoformat() if n.seq is None else f'seq{n.seq}'}"
+        stamp = n.at.isoformat() if n.seq is None else f"seq{n.seq}"
+        key = f"{n.issue_id}:{n.kind}:{n.unit_id}:{stamp}"
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(
                 self.url, json=notification.model_dump(mode="json"), headers={"Idempotency-Key": key}
