@@ -36,10 +36,20 @@ def quarter_of(moment: datetime, tz: str = "Asia/Shanghai") -> str:
     return f"{local.year}Q{(local.month - 1) // 3 + 1}"
 
 
+def is_quarter(period: str) -> bool:
+    return _QUARTER.match(period) is not None
+
+
 def previous_quarter(period: str) -> str:
     year, quarter = parse_period(period)
     assert quarter is not None
     return f"{year - 1}Q4" if quarter == 1 else f"{year}Q{quarter - 1}"
+
+
+def next_quarter(period: str) -> str:
+    year, quarter = parse_period(period)
+    assert quarter is not None
+    return f"{year + 1}Q1" if quarter == 4 else f"{year}Q{quarter + 1}"
 
 
 def quarters_of_year(year: int) -> list[str]:

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from schemas.league import LeagueRow
-from schemas.period import quarter_of
+from schemas.period import next_quarter, quarter_of
 from whistle.cli import app
 from whistle.config import DEMO_JURISDICTION
-from whistle.simulation.run import SimulationError, next_quarter, simulate
+from whistle.simulation.run import SimulationError, simulate
 from whistle.simulation.scenario import OfficeHours, build_scenario
 from whistle.workdays import WorkingCalendar
 
@@ -63,7 +63,7 @@ def test_office_hours_skip_nights_weekends_and_holidays(calendar):
 
 
 async def test_a_quarter_runs_and_the_same_seed_gives_the_same_list(tmp_path):
-    quarter = next_quarter(datetime.now(SHANGHAI), "Asia/Shanghai")
+    quarter = next_quarter(quarter_of(datetime.now(SHANGHAI), "Asia/Shanghai"))
     first = await simulate(DEMO_JURISDICTION, 40, quarter, 11, tmp_path / "a")
     second = await simulate(DEMO_JURISDICTION, 40, quarter, 11, tmp_path / "b")
 

@@ -157,15 +157,14 @@ def simulate(
 ) -> None:
     """Run a quarter of the jurisdiction through the real workflows in compressed time, then
     publish and print its red/black list."""
-    import re
-
     from rich.console import Console
 
+    from schemas.period import is_quarter
     from whistle.jurisdiction import JurisdictionError
     from whistle.simulation.console import report, run
     from whistle.simulation.run import SimulationError
 
-    if quarter is not None and not re.fullmatch(r"\d{4}Q[1-4]", quarter):
+    if quarter is not None and not is_quarter(quarter):
         _fail(f"--quarter must look like 2027Q1, not {quarter!r}")
     settings = load_settings(config)
     configure_logging("console", "ERROR")

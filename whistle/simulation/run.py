@@ -22,7 +22,7 @@ from api.league import render_page, table_of
 from schemas.evaluation import EvaluationInput
 from schemas.issue import IssueState
 from schemas.league import LeagueInput, LeagueState
-from schemas.period import parse_period, period_bounds, quarter_of
+from schemas.period import next_quarter, period_bounds, quarter_of
 from whistle.codec import Keyring
 from whistle.db.throwaway import throwaway_read_model
 from whistle.dev import find_binary
@@ -69,11 +69,6 @@ class Simulation:
         }
 
 
-def next_quarter(now: datetime, tz: str) -> str:
-    year, q = parse_period(quarter_of(now, tz))
-    return f"{year + 1}Q1" if q == 4 else f"{year}Q{q + 1}"
-
-
 async def simulate(
     jurisdiction_file: Path,
     issues: int,
@@ -92,12 +87,12 @@ async def simulate(
     )
     try:
         now = await env.get_current_time()
-        quarter = quarter or next_quarter(now, j.timezone)
+        quarter = quarter or next_quarter(quarter_of(now, j.timezone))
         start, end = period_bounds(quarter, j.timezone)
         if start <= now:
             raise SimulationError(
                 f"{quarter} has begun already: the simulation's server starts at today's date and its clock "
-                f"only moves forward; choose {next_quarter(now, j.timezone)} or later"
+                f"only moves forward; choose {next_quarter(quarter_of(now, j.timezone))} or later"
             )
         await ensure_search_attributes(env.client, "default")
         scenario = build_scenario(j, quarter, issues, seed, calendar)
