@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.jurisdiction import Level
     from schemas.principal import Actor, Role
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
+    from workflows.patches import IssuePatches
 
 SUPERVISOR = "supervisor"
 RESIDENT = "resident"
@@ -124,10 +125,12 @@ class IssueWorkflow:
         self._wake = False
         self._search_attributes: dict[str, Any] = {}
         self._writes: list[asyncio.Future[Any]] = []  # read-model writes and notifications under way
+        self.patches: IssuePatches | None = None  # asked first thing in run(): see workflows/patches.py
 
     # ------------------------------------------------------------------------------ run loop
     @workflow.run
     async def run(self, input: IssueWorkflowInput) -> IssueState:
+        self.patches = IssuePatches.ask()  # before any await: the rule of workflows/patches.py
         if self.s is None:
             await self._register(input)
         assert self.s is not None
@@ -512,7 +515,7 @@ class IssueWorkflow:
         """The assignments of the current dispatch (a dispatch, a reopen or a review starts a
         new cycle; arbitration stays in it). Issues started before this rule keep the old one:
         every assignment not withdrawn, which let a department of an earlier round count."""
-        if workflow.patched("resolvers-of-the-current-cycle"):
+        if self.patches.current_cycle():
             s = self.s
             return [a for a in s.assignments if a.cycle == s.cycle and a.status != AssignmentStatus.withdrawn]
         return self.s.live_assignments()
@@ -763,18 +766,14 @@ class IssueWorkflow:
     def _local_writes(self) -> bool:
         """A move's read-model writes and notifications run as local activities, inside the
         workflow task that makes the move: an update returns after one task, not after a task,
-        the activities' round trips through the server and a second task. Their retries are the
-        same (past a minute they wait on a workflow timer). A write of a task that then fails
-        may land without being in history; the task's retry writes the same seq again and the
-        read model keeps the later write. Executions started before this ran them as activities."""
-        return workflow.patched("local-writes")
+        the activities' round trips through the server and a second task. A write of a task that
+        then fails may land without being in history; the task's retry writes the same seq
+        again and the read model keeps the later write. Older runs ran them as activities."""
+        return self.patches.local_writes()
 
     def _concurrent_writes(self) -> bool:
-        """A move's read-model writes and notifications run at once, awaited together by
-        `_flush` before the move ends: an escalation three levels up writes in one round trip,
-        not three. Safe because each write is idempotent and guarded by the event's seq.
-        Executions started before this awaited each in turn."""
-        return workflow.patched("concurrent-writes")
+        """(Older runs) a move's writes run at once, awaited together by `_flush`."""
+        return self.patches.concurrent_writes()
 
     async def _flush(self) -> None:
         """Wait for the writes and notifications of the move: its update returns, or the

@@ -1,0 +1,59 @@
+"""Which code path a run of IssueWorkflow takes: the one home of `workflow.patched`.
+
+THE RULE. A run asks every patch once, at the top of `run()` before its first await, through
+`IssuePatches.ask()`; everything else reads the answers from the object it returns. A new
+change adds a field here, asked in `ask()` (never a `workflow.patched` call anywhere else).
+
+WHY. Replay announces the patch markers of a workflow task at that task's first activation. A
+patch asked after an await may be asked, on replay, in another task than it was live: a task
+that completed with only a local activity's marker left the activity's continuation to the next
+task live, but on replay the activity resolves within the first, before the next task's
+markers are announced. `patched()` then answers False, memoizes it, and the marker that follows
+has no command: `TMPRL1100 Non-deprecated patch marker encountered`. This broke every `PT…`
+(exact-duration) jurisdiction, where no deadline local activity sat between the intake's
+context activity and the first transition. The top of `run()` is in the run's first task
+live and on replay, whatever else the task holds (updates, timers, retried local activities,
+a continue-as-new's carried state).
+
+Runs started before this rule have no `v5` marker. They ask the old patches lazily, where and
+when they always did (`local_writes` …), so their recorded histories replay unchanged. A run
+whose first transition's marker landed in its second task under that old code cannot replay;
+docs/operations.md says how to reset it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+V5 = "v5"  # patches asked up front; extensions from the deadline's own day; 督办 after a missed resolve
+
+
+@dataclass(frozen=True)
+class IssuePatches:
+    v5: bool
+
+    @staticmethod
+    def ask() -> "IssuePatches":
+        """Call first thing in `run()`, once per run."""
+        return IssuePatches(v5=workflow.patched(V5))
+
+    # Changes made before the rule: asked lazily by runs that predate it, implied by v5.
+    def local_writes(self) -> bool:
+        """A move's read-model writes and notifications run as local activities."""
+        return self.v5 or workflow.patched("local-writes")
+
+    def concurrent_writes(self) -> bool:
+        """(Runs without local writes) a move's writes run at once, awaited together."""
+        return self.v5 or workflow.patched("concurrent-writes")
+
+    def current_cycle(self) -> bool:
+        """Only the departments of the current dispatch count as resolvers."""
+        return self.v5 or workflow.patched("resolvers-of-the-current-cycle")
+
+    # Changes under the rule.
+    @property
+    def supervises_missed_resolve(self) -> bool:
+        """After a missed resolve deadline: a 督办 every working day until resolved."""
+        return self.v5
