@@ -35,6 +35,32 @@ def refused_update(err: Exception) -> ApiError:
     return ApiError(422, "invalid input", str(cause))
 
 
+# Temporal's trouble, in HTTP terms. A timeout is 504: the action may still land, so a client
+# retries with the same Idempotency-Key. Anything else that keeps Temporal from answering
+# (unreachable, a workflow whose task keeps failing) is 503 with what ops should look at.
+RETRY_SECONDS = "2"
+
+
+def temporal_trouble(err: Exception) -> ApiError:
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError, RPCStatusCode
+
+    retry = {"Retry-After": RETRY_SECONDS}
+    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError) or (
+        isinstance(err, RPCError) and err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+    ):
+        return ApiError(504, "Temporal did not answer in time; the action may still be applied: "
+                             "retry with the same Idempotency-Key", headers=retry)
+    text = str(err)
+    if "failed state" in text or "timed out before a worker" in text or isinstance(err, WorkflowQueryFailedError):
+        return ApiError(503, "the issue's workflow cannot answer now (its workflow task is failing or no "
+                             "worker is polling); ops are alerted: retry later", headers=retry)
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
+        return ApiError(503, "Temporal is unreachable; retry later", headers=retry)
+    return ApiError(503, "Temporal refused the request; retry later", getattr(getattr(err, "status", None), "name", None),
+                    headers=retry)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -44,7 +70,38 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(body("invalid input", validation_detail(exc.errors())), status_code=422)
 
+    async def _temporal(request: Request, exc: Exception) -> JSONResponse:
+        return await _api_error(request, temporal_trouble(exc))
+
+    from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError
+
+    for kind in (RPCError, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        app.add_exception_handler(kind, _temporal)
+
+    @app.exception_handler(OSError)
+    async def _unreachable(request: Request, exc: OSError) -> JSONResponse:
+        # PostgreSQL or Temporal refused the connection: asyncpg and gRPC raise OSError kinds.
+        return JSONResponse(body("a backing service is unreachable; retry later"), status_code=503,
+                            headers={"Retry-After": RETRY_SECONDS})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        import structlog
+
+        structlog.get_logger("whistle.api").error("api.unexpected", error=type(exc).__name__, path=request.url.path)
+        if _is_postgres(exc):
+            return JSONResponse(body("the read model is unavailable; retry later"), status_code=503,
+                                headers={"Retry-After": RETRY_SECONDS})
+        return JSONResponse(body("internal error"), status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
         return JSONResponse(body(message), status_code=exc.status_code)
+
+
+def _is_postgres(exc: Exception) -> bool:
+    import asyncpg
+
+    return isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.InterfaceError))

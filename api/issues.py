@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, validation_detail
@@ -18,7 +18,7 @@ from api.guard import (
     principal,
     require_role,
 )
-from api.updates import run_update
+from api.updates import IDEMPOTENCY_KEY_HEADER, run_update, update_id_for
 from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
 from schemas.actions import (
     Accept,
@@ -86,8 +86,10 @@ async def fetch_state(request: Request, issue_id: str):
     handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
         return handle, await handle.query(IssueWorkflow.state)
-    except WorkflowQueryFailedError:  # its workflow failed before registering the issue
-        raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
+    except WorkflowQueryFailedError as err:
+        if (await handle.describe()).status == WorkflowExecutionStatus.FAILED:  # refused before registering
+            raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
+        raise  # a workflow task failing or still registering: 503 (api.errors.temporal_trouble)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no issue {issue_id!r}") from None
@@ -163,7 +165,7 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
     """The state once the workflow's first task has run (normally a few milliseconds)."""
     import asyncio
 
-    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 
     for _ in range(attempts):
         try:
@@ -255,8 +257,9 @@ async def run_action(
         update = ACTIONS[action].model_validate({**payload, "actor": actor.model_dump()})
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
+    update_id = update_id_for(request.headers.get(IDEMPOTENCY_KEY_HEADER), actor.id, action, payload)
     handle, new = await run_update(
         d.client, workflow_id_for(issue_id), action, update, IssueState,
-        missing=f"no issue {issue_id!r}", finished="the issue is closed",
+        missing=f"no issue {issue_id!r}", finished="the issue is closed", update_id=update_id,
     )
     return await view(handle, p, new) if p else IssueView.model_validate(new.model_dump())
