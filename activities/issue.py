@@ -58,6 +58,8 @@ class IssueActivities:
 
     @activity.defn
     async def compute_deadline(self, request: DeadlineRequest) -> datetime:
+        if request.extends:
+            return self.calendar.extend(request.start, request.spec)
         return self.calendar.deadline(request.start, request.spec)
 
     @activity.defn

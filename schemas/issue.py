@@ -102,7 +102,7 @@ class Deadline(_Model):
     """A running clock against a unit. `key` is unique within the issue."""
 
     key: str
-    kind: str  # handle | accept | resolve | feedback
+    kind: str  # handle | accept | resolve | feedback | supervise (督办 after a missed resolve)
     unit_id: str
     started_at: datetime
     due_at: datetime
@@ -211,7 +211,7 @@ class TransitionRecord(_Model):
 
 
 class Notification(_Model):
-    kind: str  # reminder | overdue | urge | arbitration | review
+    kind: str  # reminder | overdue | supervision | urge | arbitration | extension | review
     issue_id: str
     unit_id: str
     message: str
@@ -230,3 +230,5 @@ class ContextRequest(_Model):
 class DeadlineRequest(_Model):
     start: datetime
     spec: DeadlineSpec
+    # `start` is a deadline being extended, not a moment of receipt (WorkingCalendar.extend).
+    extends: bool = False

@@ -126,6 +126,9 @@ class Policies(_Model):
     # An urgent whistle: departments must report in within this.
     urgent_accept: DeadlineSpec = DeadlineSpec(duration="PT30M")  # type: ignore[arg-type]
     feedback_window: DeadlineSpec = DeadlineSpec(working_days=3)
+    # After a missed resolve deadline: a 督办 to the department and the supervisor this often
+    # (by default at the end of each working day) until the department resolves.
+    supervision: DeadlineSpec = DeadlineSpec(working_days=1)
     # Dissatisfied feedback reopens the issue this many times; the next goes to supervisor review.
     max_reopens: int = Field(default=2, ge=0)
     evaluation_window: DeadlineSpec = DeadlineSpec(working_days=10)

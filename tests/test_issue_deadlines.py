@@ -129,3 +129,70 @@ async def test_community_duty_waits_at_the_community_then_escalates(ts_env, demo
         s = await state(h)
     assert [p.unit_id for p in s.penalties][:2] == [GRID, COMMUNITY]
     assert s.stage in (Stage.street, Stage.department)  # a missed community deadline whistles it up
+
+
+@pytest.fixture
+async def own_ts_env():
+    """A time-skipping server of this test's own: another test's workflow left with a timer
+    and no worker would hold the shared server's clock when that timer fires."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.conftest import CONVERTER
+    from whistle.dev import find_binary
+    from whistle.temporal import ensure_search_attributes
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=str(find_binary("temporal-test-server")))
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+async def test_a_missed_resolve_is_supervised_each_working_day_until_resolved(own_ts_env, demo, pool):
+    """One penalty for the miss; then a 督办 to the department and the supervisor at the end of
+    each working day, DueAt on the next one, until the department resolves."""
+    ts_env = own_ts_env
+    notes = MemoryNotifier()
+    async with issue_worker(ts_env.client, demo, pool, notes) as tq:
+        with ts_env.auto_time_skipping_disabled():  # time stands still while updates run
+            h = await _dispatched(ts_env.client, tq)  # tree-trimming: lvhua leads
+            s = await act(h, "accept", actor=dept("lvhua"))
+        resolve_due = s.assignment("lvhua").resolve_due
+        while (await state(h)).updated_at < resolve_due + timedelta(days=3):
+            await ts_env.sleep(timedelta(days=1))
+        s = await state(h)
+        supervised = [e for e in s.history if e.kind == "supervised"]
+        assert 1 <= len(supervised) <= 4
+        assert [(p.unit_id, p.kind) for p in s.penalties] == [("lvhua", "resolve_overdue")]
+        assert s.stage == Stage.department and s.overdue
+        # Each 督办 falls at 24:00 local on a working day, a working day after the last.
+        nxt = [d for d in s.deadlines if d.open and d.kind == "supervise"]
+        assert len(nxt) == 1 and s.due_at == nxt[0].due_at > s.updated_at
+        assert nxt[0].due_at.utcoffset() == timedelta(hours=8) and (nxt[0].due_at.hour, nxt[0].due_at.minute) == (0, 0)
+        sent = [(n.kind, n.unit_id) for n in notes.sent if n.kind == "supervision"]
+        assert sent.count(("supervision", "lvhua")) == sent.count(("supervision", "supervisor")) == len(supervised)
+        with ts_env.auto_time_skipping_disabled():
+            s = await act(h, "resolve", actor=dept("lvhua"), summary="终于修剪")
+        assert s.stage == Stage.feedback and not [d for d in s.deadlines if d.open and d.kind == "supervise"]
+        assert s.due_at is not None  # now the feedback window's
+
+
+async def test_an_approved_working_day_extension_adds_exactly_those_days(dev_env, demo, pool):
+    from schemas.deadline import DeadlineSpec
+    from whistle.workdays import WorkingCalendar
+
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await _dispatched(dev_env.client, tq)
+        await act(h, "accept", actor=dept("lvhua"))
+        await act(h, "request_extension", actor=dept("lvhua"), deadline="resolve", extend_by="2WD", reason="等配件")
+        before = (await state(h)).assignment("lvhua").resolve_due
+        s = await act(h, "decide_extension", actor=SUPERVISOR, department_id="lvhua", approve=True)
+    after = s.assignment("lvhua").resolve_due
+    calendar = WorkingCalendar(demo.calendar, demo.timezone)
+    # before is 24:00 of a working day: two working days later is 24:00 of the second one.
+    day, counted = (before - timedelta(microseconds=1)).astimezone(calendar.tz).date(), 0
+    while counted < 2:
+        day += timedelta(days=1)
+        counted += calendar.is_working_day(day)
+    assert after.astimezone(calendar.tz).date() == day + timedelta(days=1) and (after.hour, after.minute) == (0, 0)
+    assert after < calendar.deadline(before, DeadlineSpec(working_days=2))  # the old arithmetic gave a day more

@@ -174,3 +174,26 @@ def test_naive_start_is_refused(cal):
 def test_zero_working_days_is_refused(cal):
     with pytest.raises(ValueError):
         cal.add_working_days(at(2026, 3, 9, 10), 0)
+
+
+@pytest.mark.parametrize(
+    "deadline, extend_by, expected",
+    [
+        # Wednesday 2026-12-02 24:00 + 2WD: Thursday and Friday → Friday 24:00 (not Monday's).
+        ("2026-12-03T00:00:00+08:00", 2, "2026-12-05T00:00:00+08:00"),
+        # Friday 24:00 + 1WD crosses the weekend: Monday 24:00.
+        ("2026-12-05T00:00:00+08:00", 1, "2026-12-08T00:00:00+08:00"),
+        # Across National Day 2026 (Oct 1-7 off, the 4th a Sunday): Sep 30 24:00 + 1WD → Oct 8 24:00.
+        ("2026-10-01T00:00:00+08:00", 1, "2026-10-09T00:00:00+08:00"),
+        # A deadline not at midnight counts from its own day.
+        ("2026-12-02T15:00:00+08:00", 2, "2026-12-05T00:00:00+08:00"),
+    ],
+)
+def test_an_extension_counts_from_the_deadline_s_own_day(deadline, extend_by, expected):
+    from datetime import datetime
+
+    from schemas.deadline import DeadlineSpec
+    from whistle.workdays import WorkingCalendar
+
+    got = WorkingCalendar().extend(datetime.fromisoformat(deadline), DeadlineSpec(working_days=extend_by))
+    assert got == datetime.fromisoformat(expected)

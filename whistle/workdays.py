@@ -90,6 +90,17 @@ class WorkingCalendar:
                 counted += 1
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.tz)
 
+    def extend(self, deadline: datetime, spec: DeadlineSpec) -> datetime:
+        """A deadline moved by `spec`: N working days counted from the deadline's own day.
+
+        A working-day deadline is 24:00, i.e. 00:00 of the next day; counted from that instant
+        the next day would be "the day of receipt" and one working day too many would be added
+        (+2WD on a deadline of Wednesday 24:00 must give Friday 24:00, not Monday 24:00).
+        So count from the instant before it."""
+        if spec.working_days is not None:
+            return self.add_working_days(deadline - timedelta(microseconds=1), spec.working_days)
+        return self.deadline(deadline, spec)
+
     def deadline(self, start: datetime, spec: DeadlineSpec) -> datetime:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")

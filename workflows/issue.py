@@ -76,13 +76,14 @@ _NOTIFY = {
 }
 
 
-async def deadline_at(start: datetime, spec: DeadlineSpec) -> datetime:
-    """`spec` after `start`. Exact durations are arithmetic; working days need the calendar, so
-    they are computed once in a local activity and recorded in history."""
+async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False) -> datetime:
+    """`spec` after `start` (or, when `extends`, the deadline `start` moved by `spec`). Exact
+    durations are arithmetic; working days need the calendar, so they are computed once in a
+    local activity and recorded in history."""
     if spec.duration is not None:
         return start + spec.duration
     return await workflow.execute_local_activity_method(
-        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec), **_LOCAL
+        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec, extends=extends), **_LOCAL
     )
 
 
@@ -244,8 +245,7 @@ class IssueWorkflow:
             if input.actor.role == Role.department:
                 a = self._own_assignment(input.actor)
                 a.status, a.resolved_at, a.summary = AssignmentStatus.resolved, now, input.summary
-                self._close_deadline(f"resolve:{a.key}")
-                self._close_deadline(f"accept:{a.key}")
+                self._close_assignment_deadlines(a)
                 current = self._current_assignments()
                 if any(x.status != AssignmentStatus.resolved for x in current):
                     await self._transition("resolved", input.actor, a.department_id, detail={"summary": input.summary, "partial": True})
@@ -307,8 +307,7 @@ class IssueWorkflow:
         async with self._acting(self.validate_decline, input):
             a = self._own_assignment(input.actor)
             a.status, a.decline_reason = AssignmentStatus.declined, input.reason
-            self._close_deadline(f"accept:{a.key}")
-            self._close_deadline(f"resolve:{a.key}")
+            self._close_assignment_deadlines(a)
             await self._transition("declined", input.actor, a.department_id, Stage.arbitration, {"reason": input.reason})
             await self._notify("arbitration", SUPERVISOR, f"{a.department_id} declined: {input.reason}")
         return self.s
@@ -361,7 +360,7 @@ class IssueWorkflow:
             detail: dict[str, Any] = {"approved": input.approve, "comment": input.comment, "deadline": ext.deadline}
             d = self._deadline(f"{ext.deadline}:{a.key}")
             if input.approve and d is not None and d.open:
-                d.due_at = await self._deadline_at(d.due_at, ext.extend_by)
+                d.due_at = await deadline_at(d.due_at, ext.extend_by, extends=True)
                 setattr(a, f"{ext.deadline}_due", d.due_at)
                 detail["due_at"] = d.due_at.isoformat()
             await self._transition("extension_decided", input.actor, a.department_id, detail=detail)
@@ -644,6 +643,12 @@ class IssueWorkflow:
     def _close_deadline(self, key: str) -> None:
         self._close_deadlines(lambda d: d.key == key)
 
+    def _close_assignment_deadlines(self, a: Assignment) -> None:
+        """Its report-in, resolve and 督办 clocks (keys `accept:<a.key>`, `resolve:<a.key>`,
+        `supervise:<a.key>:<n>`)."""
+        own = {f"accept:{a.key}", f"resolve:{a.key}"}
+        self._close_deadlines(lambda d: d.key in own or d.key.startswith(f"supervise:{a.key}:"))
+
     def _close_handle_deadlines(self) -> None:
         self._close_deadlines(lambda d: d.kind == "handle")
 
@@ -671,6 +676,8 @@ class IssueWorkflow:
             at, _, d, fraction = due[0]
             if fraction is not None:
                 await self._remind(d, fraction)
+            elif d.kind == "supervise":
+                await self._supervise(d)
             else:
                 await self._missed(d)
 
@@ -712,7 +719,27 @@ class IssueWorkflow:
                 "escalated", None, SUPERVISOR, Stage.arbitration,
                 {"reason": f"{a.department_id} did not report in by {d.due_at.isoformat()}", "department": a.department_id},
             )
-        # A missed resolve deadline: penalty and overdue flag; the department works on.
+        elif d.kind == "resolve" and self.patches.supervises_missed_resolve:
+            # The department works on under supervision: a 督办 each working day until it resolves.
+            await self._open_supervision(next(a for a in s.assignments if f"resolve:{a.key}" == d.key))
+        # (Runs before v5: a missed resolve deadline is a penalty and the overdue flag, nothing more.)
+
+    async def _open_supervision(self, a: Assignment) -> None:
+        n = 1 + sum(1 for d in self.s.deadlines if d.kind == "supervise" and d.key.startswith(f"supervise:{a.key}:"))
+        await self._open_deadline("supervise", a.department_id, self.s.context.policies.supervision, [], f"{a.key}:{n}")
+
+    async def _supervise(self, d: Deadline) -> None:
+        """督办: the resolve deadline has passed and the department has not resolved. No new
+        penalty (the miss was penalised once); the department and the supervisor are told, and
+        the next 督办 is due a working day later."""
+        d.open = False
+        a = next(a for a in self.s.assignments if d.key.startswith(f"supervise:{a.key}:"))
+        await self._open_supervision(a)
+        await self._transition("supervised", None, a.department_id,
+                               detail={"deadline": d.key, "resolve_due": a.resolve_due.isoformat() if a.resolve_due else None})
+        message = f"督办: {a.department_id} has not resolved; its resolve deadline was {a.resolve_due.isoformat() if a.resolve_due else '-'}"
+        await self._notify("supervision", a.department_id, message, d.key)
+        await self._notify("supervision", SUPERVISOR, message, d.key)
 
     # ------------------------------------------------------------------------------ effects
     def _derive(self) -> None:
