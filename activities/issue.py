@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import asyncpg
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.notifier import Notifier
 from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, TransitionRecord
@@ -18,12 +19,35 @@ from whistle.workdays import WorkingCalendar
 log = structlog.get_logger(__name__)
 
 
+class Outage:
+    """One log line when a backing service starts refusing, one when it takes work again, and
+    nothing for the attempts in between (a 30 s PostgreSQL outage used to log 800 tracebacks)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.since: float | None = None
+        self.failures = 0
+
+    def failed(self, err: BaseException) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning(f"{self.service}.unavailable", error=type(err).__name__, detail=str(err)[:200])
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning(f"{self.service}.recovered", after_s=round(time.monotonic() - self.since, 1),
+                        failed_attempts=self.failures)
+            self.since, self.failures = None, 0
+
+
 class IssueActivities:
     def __init__(self, jurisdiction: Jurisdiction, pool: asyncpg.Pool, notifier: Notifier):
         self.jurisdiction = jurisdiction
         self.calendar = WorkingCalendar(jurisdiction.calendar, jurisdiction.timezone)
         self.pool = pool
         self.notifier = notifier
+        self.outage = Outage("read_model")
 
     @activity.defn
     async def resolve_issue_context(self, request: ContextRequest) -> IssueContext:
@@ -64,7 +88,21 @@ class IssueActivities:
 
     @activity.defn
     async def record_transition(self, record: TransitionRecord) -> None:
-        """Event, snapshot, assignments and penalties in one transaction; replays are no-ops."""
+        """Event, snapshot, assignments and penalties in one transaction; replays are no-ops.
+        While PostgreSQL refuses, each attempt fails as a benign error (the SDK logs those at
+        DEBUG, not a traceback per attempt) and the outage is logged once when it starts and
+        once when it ends."""
+        try:
+            await self._record(record)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
+            self.outage.failed(err)
+            raise ApplicationError(
+                f"the read model refused the write: {type(err).__name__}", type="ReadModelUnavailable",
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
+        self.outage.recovered()
+
+    async def _record(self, record: TransitionRecord) -> None:
         s, e = record.state, record.event
         chain = s.context.chain
         async with self.pool.acquire() as conn, conn.transaction():
