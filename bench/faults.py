@@ -233,8 +233,13 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
             handle = client.get_workflow_handle(f"issue-{issue_id}", result_type=IssueState)
             described = await handle.describe()
             history = await handle.fetch_history()
-            failed = sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
+            failures = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+            failed = len(failures)
             figures.task_failures += failed
+            for e in failures[:2]:
+                a = e.workflow_task_failed_event_attributes
+                figures.notes.append(f"{issue_id}: workflow task failed at event {e.event_id}: cause {a.cause}, "
+                                     f"{a.failure.message[:300]}")
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             if result.replay_failure is not None:
                 figures.replay_failures += 1

@@ -46,3 +46,50 @@ async def test_replay_of_a_fresh_lifecycle(dev_env, demo, pool):
         h = await drive(dev_env.client, tq)
     result = await replayer().replay_workflow(await h.fetch_history(), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+# ---------------------------------------------------------------------------------- the corpus
+from tests.record_corpus import HISTORIES as _DIR, corpus_keyring, read  # noqa: E402
+from whistle.temporal import data_converter  # noqa: E402
+
+CORPUS = sorted(_DIR.glob("corpus-*.jsonl.gz"))
+
+
+def test_the_corpus_covers_every_workflow_type_and_path():
+    histories = [h for path in CORPUS for h in read(path)]
+    assert len(histories) >= 200, f"the corpus holds {len(histories)} histories; at least 200 are wanted"
+    from worker import WORKFLOWS
+
+    types = {t for t, _ in histories}
+    wanted = {w.__temporal_workflow_definition.name for w in WORKFLOWS}
+    assert wanted <= types, f"no recorded history of {sorted(wanted - types)}"
+    from temporalio.api.enums.v1 import EventType as T
+
+    def has(kind) -> int:
+        return sum(1 for _, h in histories if any(e.event_type == kind for e in h.events))
+
+    assert has(T.EVENT_TYPE_TIMER_FIRED) >= 20, "fired timers"
+    assert has(T.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) >= 1, "continue-as-new"
+    assert has(T.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED) >= 100, "updates"
+    # Every update of every workflow, by name (update names are in clear in history).
+    names = {e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+             for _, h in histories for e in h.events
+             if e.event_type == T.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED}
+    for name in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
+                 "assign", "urge", "feedback", "review", "rate", "review_draft"):
+        assert name in names, f"no recorded history runs the update {name}"
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.name for p in CORPUS])
+async def test_the_corpus_replays(path: Path):
+    """With the production converter and the corpus's own key. A failure names the workflow
+    and the event the replay stopped at."""
+    from worker import WORKFLOWS
+
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=data_converter(corpus_keyring()))
+    failures = []
+    for wf_type, history in read(path):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        if result.replay_failure is not None:
+            failures.append(f"{wf_type} {history.workflow_id}: {result.replay_failure}")
+    assert not failures, f"{len(failures)} histories of {path.name} do not replay:\n" + "\n".join(failures[:10])

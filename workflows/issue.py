@@ -128,12 +128,12 @@ class IssueWorkflow:
         self._wake = False
         self._search_attributes: dict[str, Any] = {}
         self._writes: list[asyncio.Future[Any]] = []  # read-model writes and notifications under way
-        self.patches: IssuePatches | None = None  # asked first thing in run(): see workflows/patches.py
+        # Every patch, asked before anything else of the run: the rule of workflows/patches.py.
+        self.patches = IssuePatches.ask()
 
     # ------------------------------------------------------------------------------ run loop
     @workflow.run
     async def run(self, input: IssueWorkflowInput) -> IssueState:
-        self.patches = IssuePatches.ask()  # before any await: the rule of workflows/patches.py
         if self.s is None:
             await self._register(input)
         assert self.s is not None

@@ -1,8 +1,11 @@
 """Which code path a run of IssueWorkflow takes: the one home of `workflow.patched`.
 
-THE RULE. A run asks every patch once, at the top of `run()` before its first await, through
+THE RULE. A run asks every patch once, in the workflow's `__init__` (`@workflow.init`), through
 `IssuePatches.ask()`; everything else reads the answers from the object it returns. A new
 change adds a field here, asked in `ask()` (never a `workflow.patched` call anywhere else).
+`__init__` runs in the run's first activation after its patch markers are announced and before
+any handler or `run()`: an update handler of a continued-as-new run (whose carried state lets
+it act at once) runs before `run()` does, so even the top of `run()` is too late.
 
 WHY. Replay announces the patch markers of a workflow task at that task's first activation. A
 patch asked after an await may be asked, on replay, in another task than it was live: a task
@@ -11,7 +14,7 @@ task live, but on replay the activity resolves within the first, before the next
 markers are announced. `patched()` then answers False, memoizes it, and the marker that follows
 has no command: `TMPRL1100 Non-deprecated patch marker encountered`. This broke every `PT…`
 (exact-duration) jurisdiction, where no deadline local activity sat between the intake's
-context activity and the first transition. The top of `run()` is in the run's first task
+context activity and the first transition. The first activation is in the run's first task
 live and on replay, whatever else the task holds (updates, timers, retried local activities,
 a continue-as-new's carried state).
 
@@ -36,7 +39,7 @@ class IssuePatches:
 
     @staticmethod
     def ask() -> "IssuePatches":
-        """Call first thing in `run()`, once per run."""
+        """Call in `__init__`, once per run."""
         return IssuePatches(v5=workflow.patched(V5))
 
     # Changes made before the rule: asked lazily by runs that predate it, implied by v5.

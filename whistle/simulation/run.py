@@ -8,12 +8,13 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
@@ -76,11 +77,15 @@ async def simulate(
     seed: int,
     out_dir: Path,  # the page and figures go to out_dir/QUARTER-seedS
     on_progress: Callable[[datetime, int, int], None] | None = None,
+    keyring: Keyring | None = None,
+    before_shutdown: Callable[[Client, Scenario], Awaitable[None]] | None = None,
 ) -> Simulation:
+    """`before_shutdown` sees the server before it goes (tests.record_corpus keeps every
+    workflow's history), `keyring` the key its payloads are encrypted with."""
     began = time.monotonic()
     j = load_jurisdiction(jurisdiction_file)
     calendar = WorkingCalendar(j.calendar, j.timezone)
-    keyring = Keyring.parse(Keyring.new_entry("sim-1"))  # throwaway: so is the server
+    keyring = keyring or Keyring.parse(Keyring.new_entry("sim-1"))  # throwaway: so is the server
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(keyring), test_server_existing_path=str(find_binary("temporal-test-server")),
         runtime=quiet_runtime(),
@@ -150,6 +155,8 @@ async def simulate(
             seconds=time.monotonic() - began, html=html_path, json=json_path,
         )
         (out_dir / "summary.json").write_text(json.dumps(sim.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+        if before_shutdown is not None:
+            await before_shutdown(env.client, scenario)
         return sim
     finally:
         await env.shutdown()
