@@ -44,9 +44,9 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
         )
         if down:
             return JSONResponse(Health(status="down", down=down).model_dump(), status_code=503)
-        return JSONResponse(Health(status="ok").model_dump())
+        return JSONResponse(Health(status="ok").model_dump(exclude_defaults=True))
 
-    @app.get("/livez", tags=["ops"])
+    @app.get("/livez", tags=["ops"], response_model=Health, response_model_exclude_defaults=True)
     async def livez() -> Health:
         """The process answers (nothing else is checked)."""
         return Health(status="alive")
