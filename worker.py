@@ -22,10 +22,10 @@ from activities.issue import IssueActivities
 from activities.notifier import Notifier, notifier_from
 from activities.quarterly import QuarterlyActivities
 from schemas.jurisdiction import Jurisdiction
+from whistle import metrics, tracing
 from whistle.config import Settings, load_settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
-from whistle import metrics
 from whistle.logging import LogContextInterceptor, configure_logging
 from whistle.temporal import connect
 from workflows.evaluation import ReverseEvaluationWorkflow
@@ -63,6 +63,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     sdk = metrics.install_sdk_metrics(metrics.WORKER)  # before the client: it keeps its runtime
+    tracing.configure_tracing("whistle-worker")  # before the client too: it takes the interceptor then
     client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
     async with open_pool(settings.database_url) as pool:
         await publish_jurisdiction(pool, jurisdiction)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api import codec_server, errors, issues, league, open311
 from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
-from whistle import metrics
+from whistle import metrics, tracing
 from whistle.config import Settings
 
 DESCRIPTION = """Intake and actions of the whistle-and-report (吹哨报到) issue workflows.
@@ -28,8 +28,9 @@ class Health(BaseModel):
     down: dict[str, str] = {}  # component -> reason
 
 
-def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> FastAPI:
+def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer_provider=None) -> FastAPI:
     app = FastAPI(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    tracing.instrument_api(app, tracer_provider)
     app.state.deps = deps
     errors.install(app)
     open311.install(app)
@@ -98,6 +99,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
         raise SystemExit("WHISTLE_TOKEN_SECRET is not set: feedback tokens must survive restarts")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     keyring = settings.keyring()
+    tracing.configure_tracing("whistle-api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -95,9 +95,10 @@ class DevStack:
         data_dir.mkdir(parents=True, exist_ok=True)
         s = self.settings = self._with_dev_secrets(s, data_dir, jurisdiction)
         keyring = s.keyring()
-        from whistle import metrics
+        from whistle import metrics, tracing
 
         sdk = metrics.install_sdk_metrics(metrics.WORKER)  # one client, one runtime: its series on the worker's
+        tracing.configure_tracing("whistle-dev")  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
         async with contextlib.AsyncExitStack() as stack:
             self.database_url = await stack.enter_async_context(self._postgres(data_dir))
             self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
