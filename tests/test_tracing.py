@@ -72,3 +72,43 @@ async def test_one_trace_from_the_request_through_the_workflow_and_its_activitie
     assert "POST /v1/issues" in set(ancestors(start))
     run_activity = next(s for s in in_trace if s.name == "RunActivity:record_transition")
     assert "StartWorkflow:IssueWorkflow" in set(ancestors(run_activity))
+
+
+def test_otlp_export_when_the_endpoint_is_set(tmp_path):
+    """In a process of its own (the tracer provider is global): OTEL_EXPORTER_OTLP_ENDPOINT set,
+    spans reach an OTLP/HTTP receiver at /v1/traces, and the Temporal client gets the interceptor."""
+    import http.server
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    received: list[tuple[str, bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "from whistle import tracing; from whistle.temporal import client_interceptors\n"
+        "p = tracing.configure_tracing('whistle-test')\n"
+        "assert p is not None and tracing.enabled()\n"
+        "assert [type(i).__name__ for i in client_interceptors()] == ['TracingInterceptor']\n"
+        "with p.get_tracer('t').start_as_current_span('whistle-otlp-check'): pass\n"
+        "p.shutdown()\n"
+    )
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_port}"}
+    try:
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert [path for path, _ in received] == ["/v1/traces"]
+    assert b"whistle-otlp-check" in received[0][1] and b"whistle-test" in received[0][1]
