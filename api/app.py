@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api import codec_server, errors, issues, league, open311
 from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
-from whistle import metrics, tracing
+from whistle import health, metrics, tracing
 from whistle.config import Settings
 
 DESCRIPTION = """Intake and actions of the whistle-and-report (吹哨报到) issue workflows.
@@ -40,8 +40,8 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer
     async def healthz() -> JSONResponse:
         """Temporal and PostgreSQL both answer (503 naming what does not)."""
         deps = app.state.deps
-        down = await metrics.run_checks(
-            {"temporal": metrics.temporal_check(deps.client), "postgres": metrics.postgres_check(deps.pool)}
+        down = await health.run_checks(
+            {"temporal": health.temporal_check(deps.client), "postgres": health.postgres_check(deps.pool)}
         )
         if down:
             return JSONResponse(Health(status="down", down=down).model_dump(), status_code=503)

@@ -47,7 +47,7 @@ def issue_summary(intake: IssueIntake, jurisdiction: Jurisdiction) -> tuple[str,
     details = [
         f"**问题** `{intake.issue_id}`（工作流 `{intake.workflow_id}`）",
         f"**类别** {category_name} `{intake.category}`",
-        f"**位置** " + " → ".join(f"{names[lvl]} `{chain[lvl]}`" for lvl in path),
+        "**位置** " + " → ".join(f"{names[lvl]} `{chain[lvl]}`" for lvl in path),
         f"**渠道** {channel} `{intake.channel.value}` · 渠道编号 `{intake.reference}`",
     ]
     if category is not None:

@@ -20,6 +20,7 @@ import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -50,7 +51,10 @@ from temporalio.runtime import (
     TelemetryConfig,
 )
 
+from whistle import health
+
 log = structlog.get_logger("whistle.metrics")
+_RPC_TIMEOUT = timedelta(seconds=3)  # a scrape waits no longer for Temporal
 disable_created_metrics()  # no `_created` series beside every counter: nothing here reads them
 
 WORKER = CollectorRegistry()
@@ -173,7 +177,7 @@ def schedules_loader(client, schedule_ids: Iterable[str]) -> Callable[[], Awaita
                                    "Runs the Schedule skipped: past the catch-up window or overlapping", labels=["schedule"])
         for sid in schedule_ids:
             try:
-                d = await client.get_schedule_handle(sid).describe(rpc_timeout=_rpc_timeout())
+                d = await client.get_schedule_handle(sid).describe(rpc_timeout=_RPC_TIMEOUT)
             except RPCError:
                 continue  # not created (yet): the alert on an absent series says so
             ran = [a.started_at for a in d.info.recent_actions] or [d.info.created_at]
@@ -185,12 +189,6 @@ def schedules_loader(client, schedule_ids: Iterable[str]) -> Callable[[], Awaita
         return [last, nxt, paused, missed]
 
     return load
-
-
-def _rpc_timeout():
-    from datetime import timedelta
-
-    return timedelta(seconds=3)
 
 
 # -- the SDK's metrics -------------------------------------------------------------------------
@@ -273,13 +271,11 @@ _SDK_INSTALLED: dict[int, SdkMetrics] = {}
 
 
 # -- the endpoint ------------------------------------------------------------------------------
-Check = Callable[[], Awaitable[str | None]]  # None when fine, else what is wrong
-
 
 def endpoint_app(
     registry: CollectorRegistry,
     refresh: Iterable[CachedGauges] = (),
-    ready: dict[str, Check] | None = None,
+    ready: dict[str, health.Check] | None = None,
 ) -> Starlette:
     """`/metrics`, `/livez` (200 while the event loop answers: this app runs on it) and, when
     `ready` checks are given, `/readyz` (200 only when every check passes, else 503 naming them)."""
@@ -301,7 +297,7 @@ def endpoint_app(
         return JSONResponse({"status": "alive"})
 
     async def readyz(_: Request) -> Response:
-        down = await run_checks(ready or {})
+        down = await health.run_checks(ready or {})
         if down:
             return JSONResponse({"status": "not ready", "down": down}, status_code=503)
         return JSONResponse({"status": "ready"})
@@ -310,40 +306,6 @@ def endpoint_app(
     if ready is not None:
         routes.append(Route("/readyz", readyz))
     return Starlette(routes=routes)
-
-
-async def run_checks(checks: dict[str, Check], timeout: float = 3.0) -> dict[str, str]:
-    """Run the checks at once; returns {name: reason} for those that failed or took too long."""
-
-    async def one(check: Check) -> str | None:
-        try:
-            return await asyncio.wait_for(check(), timeout)
-        except TimeoutError:
-            return f"no answer within {timeout:g} s"
-        except Exception as exc:  # the reason is the point of the check
-            return f"{type(exc).__name__}: {exc}"[:300]
-
-    results = await asyncio.gather(*(one(c) for c in checks.values()))
-    return {name: reason for name, reason in zip(checks, results) if reason is not None}
-
-
-def temporal_check(client) -> Check:
-    async def check() -> str | None:
-        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-
-        await client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=_rpc_timeout())
-        return None
-
-    return check
-
-
-def postgres_check(pool) -> Check:
-    async def check() -> str | None:
-        async with pool.acquire(timeout=3) as conn:
-            await conn.fetchval("SELECT 1", timeout=3)
-        return None
-
-    return check
 
 
 class _Server(uvicorn.Server):
@@ -387,7 +349,7 @@ async def _drain_every_second(sdk: SdkMetrics) -> None:
         sdk.drain()
 
 
-def worker_endpoint(client, pool, worker, sdk: SdkMetrics | None = None) -> Starlette:
+def worker_endpoint(client, pool, worker) -> Starlette:
     """The worker's `/metrics`, `/livez` and `/readyz`: ready when Temporal answers, the pool
     reaches PostgreSQL and the worker is polling its task queue."""
     from whistle.schedules import SCHEDULE_ID
@@ -400,5 +362,5 @@ def worker_endpoint(client, pool, worker, sdk: SdkMetrics | None = None) -> Star
     return endpoint_app(
         WORKER,
         refresh=[CachedGauges(open_issues_loader(pool)), CachedGauges(schedules_loader(client, [SCHEDULE_ID]), ttl=60)],
-        ready={"temporal": temporal_check(client), "postgres": postgres_check(pool), "worker": polling},
+        ready={"temporal": health.temporal_check(client), "postgres": health.postgres_check(pool), "worker": polling},
     )
