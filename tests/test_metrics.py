@@ -143,3 +143,23 @@ async def test_api_counts_requests_by_route_template_and_healthz_names_what_is_d
         r = await api.http.get("/healthz")
         assert r.status_code == 503
         assert r.json()["status"] == "down" and list(r.json()["down"]) == ["temporal"]
+
+
+async def test_readyz_names_postgresql_when_the_pool_cannot_reach_it(dev_env, demo, pg_server):
+    from tests.conftest import read_model
+
+    async with read_model(pg_server, demo) as pool:
+        worker = build_worker(dev_env.client, demo, pool, MemoryNotifier(), f"tq-pg-{id(pool)}")
+        endpoint = metrics.worker_endpoint(dev_env.client, pool, worker)
+        async with metrics.serving(endpoint, free_address()) as url, httpx.AsyncClient(base_url=url) as http, worker:
+            await pool.close()  # as when PostgreSQL has gone
+            for _ in range(100):
+                r = await http.get("/readyz")
+                if "postgres" in r.json().get("down", {}):
+                    break
+                await asyncio.sleep(0.1)
+            assert r.status_code == 503 and "postgres" in r.json()["down"], r.text
+            assert "temporal" not in r.json()["down"]
+            # /metrics still answers, without the read-model gauges it cannot compute
+            text = (await http.get("/metrics")).text
+            assert "whistle_transitions_total" in text and "whistle_open_issues{" not in text
