@@ -1,7 +1,8 @@
 """The whistle worker: runs every workflow and activity on the task queue `whistle`.
 
 Configured by environment: WHISTLE_TEMPORAL_ADDRESS, WHISTLE_TEMPORAL_NAMESPACE,
-WHISTLE_DATABASE_URL, WHISTLE_JURISDICTION_FILE, WHISTLE_NOTIFIER. `python worker.py` or
+WHISTLE_DATABASE_URL, WHISTLE_JURISDICTION_FILE, WHISTLE_NOTIFIER; serves /metrics, /livez and
+/readyz on WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 `whistle worker`; SIGINT/SIGTERM drain running tasks and stop.
 """
 
@@ -21,6 +22,7 @@ from activities.issue import IssueActivities
 from activities.notifier import Notifier, notifier_from
 from activities.quarterly import QuarterlyActivities
 from schemas.jurisdiction import Jurisdiction
+from whistle import metrics, tracing
 from whistle.config import Settings, load_settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
@@ -60,6 +62,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
+    sdk = metrics.install_sdk_metrics(metrics.WORKER)  # before the client: it keeps its runtime
+    tracing.configure_tracing("whistle-worker")  # before the client too: it takes the interceptor then
     client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
     async with open_pool(settings.database_url) as pool:
         await publish_jurisdiction(pool, jurisdiction)
@@ -68,7 +72,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         )
         log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address,
                  max_cached_workflows=settings.max_cached_workflows)
-        async with worker:
+        endpoint = metrics.worker_endpoint(client, pool, worker)
+        async with worker, metrics.serving(endpoint, settings.metrics_address, sdk) as url:
+            log.info("worker.metrics", url=f"{url}/metrics")
             await stop.wait()
         log.info("worker.stopped")
 

@@ -11,8 +11,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.notifier import Notifier
-from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, TransitionRecord
+from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, Stage, TransitionRecord
 from schemas.jurisdiction import LADDER, Jurisdiction, Level
+from whistle import metrics
 from whistle.db import queries
 from whistle.workdays import WorkingCalendar
 
@@ -105,8 +106,19 @@ class IssueActivities:
     async def _record(self, record: TransitionRecord) -> None:
         s, e = record.state, record.event
         chain = s.context.chain
+        if activity.info().attempt > 1:
+            metrics.READ_MODEL_RETRIES.labels("record_transition").inc()
+        try:
+            inserted = await self._write_transition(s, e, chain)
+        except Exception as exc:
+            metrics.READ_MODEL_FAILURES.labels("record_transition", type(exc).__name__).inc()
+            raise
+        if inserted:  # counted once per event, however often the write is retried
+            record_transition_metrics(record)
+
+    async def _write_transition(self, s, e, chain) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
+            inserted = await conn.fetchval(
                 queries.INSERT_EVENT,
                 s.issue_id, e.seq, e.at, e.kind,
                 e.stage_from.value if e.stage_from else None, e.stage_to.value if e.stage_to else None,
@@ -133,10 +145,46 @@ class IssueActivities:
                 queries.INSERT_PENALTY,
                 [(s.issue_id, p.deadline_key, p.unit_id, p.kind, p.due_at, p.recorded_at) for p in s.penalties],
             )
+        return bool(inserted)
 
     @activity.defn
     async def notify(self, notification: Notification) -> None:
-        await self.notifier.send(notification)
+        try:
+            await self.notifier.send(notification)
+        except Exception:
+            metrics.NOTIFICATIONS_FAILED.labels(notification.kind).inc()
+            raise
+        metrics.NOTIFICATIONS_SENT.labels(notification.kind).inc()
 
     def all(self) -> list:
         return [self.resolve_issue_context, self.compute_deadline, self.record_transition, self.notify]
+
+
+def record_transition_metrics(record: TransitionRecord) -> None:
+    """Business metrics of one newly recorded event (the activity runs once per event; workflow
+    code never records, since it replays)."""
+    s, e = record.state, record.event
+    metrics.TRANSITIONS.labels(e.kind).inc()
+    if e.kind == "intake":
+        metrics.ISSUES_OPENED.labels(s.channel, s.category).inc()
+    if e.stage_to == Stage.closed and e.stage_from != Stage.closed:
+        metrics.ISSUES_CLOSED.labels(s.channel, s.category, s.outcome.value if s.outcome else "").inc()
+    late = lateness(record)
+    if late is not None:
+        metrics.DEADLINE_LATENESS.labels("reminder" if e.kind == "reminder" else "deadline").observe(late)
+    if e.kind == "deadline_missed" and e.detail.get("penalty"):
+        metrics.PENALTIES.labels(e.unit_id or "", f"{e.detail.get('kind', '')}_overdue").inc()
+
+
+def lateness(record: TransitionRecord) -> float | None:
+    """Seconds between a timer's due time and the event that acted on it: a missed deadline's
+    due time, or a reminder's (its fraction of the way to the deadline). None for other events."""
+    e = record.event
+    if e.kind not in ("deadline_missed", "reminder", "feedback_window_closed"):
+        return None
+    key = e.detail.get("deadline")
+    deadline = next((d for d in record.state.deadlines if d.key == key), None)
+    if deadline is None:
+        return None
+    due = deadline.reminder_at(e.detail["fraction"]) if e.kind == "reminder" else deadline.due_at
+    return max(0.0, (e.at - due).total_seconds())

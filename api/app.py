@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api import codec_server, errors, issues, league, open311
 from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
+from whistle import health, metrics, tracing
 from whistle.config import Settings
 
 DESCRIPTION = """Intake and actions of the whistle-and-report (吹哨报到) issue workflows.
@@ -20,17 +23,34 @@ for this principal, 404 unknown, 409 not allowed in the current state, 413 too l
 limited — each with a JSON body `{"error": ..., "detail": ...}`."""
 
 
-def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> FastAPI:
+class Health(BaseModel):
+    status: str
+    down: dict[str, str] = {}  # component -> reason
+
+
+def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer_provider=None) -> FastAPI:
     app = FastAPI(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    tracing.instrument_api(app, tracer_provider)
     app.state.deps = deps
     errors.install(app)
     open311.install(app)
 
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        async with app.state.deps.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["ops"], response_model=Health,
+             responses={503: {"model": Health, "description": "what is down, and why"}})
+    async def healthz() -> JSONResponse:
+        """Temporal and PostgreSQL both answer (503 naming what does not)."""
+        deps = app.state.deps
+        down = await health.run_checks(
+            {"temporal": health.temporal_check(deps.client), "postgres": health.postgres_check(deps.pool)}
+        )
+        if down:
+            return JSONResponse(Health(status="down", down=down).model_dump(), status_code=503)
+        return JSONResponse(Health(status="ok").model_dump(exclude_defaults=True))
+
+    @app.get("/livez", tags=["ops"], response_model=Health, response_model_exclude_defaults=True)
+    async def livez() -> Health:
+        """The process answers (nothing else is checked)."""
+        return Health(status="alive")
 
     app.include_router(issues.router)
     app.include_router(league.router)
@@ -48,6 +68,7 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(NoNul)
+    app.add_middleware(metrics.RequestMetrics)  # outermost: counts what the others refuse too
     return app
 
 
@@ -78,11 +99,14 @@ def app_from_settings(settings: Settings) -> FastAPI:
         raise SystemExit("WHISTLE_TOKEN_SECRET is not set: feedback tokens must survive restarts")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     keyring = settings.keyring()
+    tracing.configure_tracing("whistle-api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sdk = metrics.install_sdk_metrics(metrics.API)  # the client's temporal_* series
         client = await connect(settings.temporal_address, settings.temporal_namespace, keyring)
-        async with open_pool(settings.database_url) as pool:
+        async with open_pool(settings.database_url) as pool, \
+                metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk):
             app.state.deps = build_deps(settings, client, pool, jurisdiction)
             yield
 

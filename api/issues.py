@@ -106,7 +106,7 @@ async def submit(
     check_channel(p, body.channel.value)
     d = deps(request)
     intake = to_intake(d, body)
-    handle, created = await submit_issue(d.client, intake, d.task_queue)
+    handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
     response.status_code = 201 if created else 200
     s = await wait_registered(handle)
     if not created and not in_scope(p, s):

@@ -287,7 +287,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         detail = "; ".join(f"{d['field']}: {d['message']}" for d in exc.detail) if isinstance(exc.detail, list) else exc.error
         raise Open311Error(400, detail, fmt) from None
-    handle, created = await submit_issue(deps.client, intake, deps.task_queue)
+    handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
     await wait_registered(handle)
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).

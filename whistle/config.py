@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     # Notifications to supervisors: "log" or an http(s) webhook URL.
     notifier: str = "log"
+    # Prometheus /metrics (worker: also /livez and /readyz; API: its request metrics)
+    metrics_address: str = Field(default="127.0.0.1:9464", pattern=r"^\S+:\d{1,5}$")
+    api_metrics_address: str = Field(default="127.0.0.1:9465", pattern=r"^\S+:\d{1,5}$")
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
     log_level: str = "INFO"
     # Payload encryption (AES-GCM): "kid:base64key,..." (first encrypts) or a file of such lines.

@@ -66,6 +66,16 @@ def check_port_free(host: str, port: int, what: str) -> None:
             raise DevError(f"cannot bind {host}:{port} for {what}: {exc.strerror}") from None
 
 
+def check_address_free(address: str, setting: str) -> None:
+    from whistle.metrics import split_address
+
+    host, port = split_address(address)
+    try:
+        check_port_free(host, port, "metrics")
+    except DevError:
+        raise DevError(f"{address} ({setting}) is already in use; set {setting} to another host:port") from None
+
+
 @dataclass
 class DevStack:
     settings: Settings
@@ -79,10 +89,16 @@ class DevStack:
         jurisdiction = load_jurisdiction(s.jurisdiction_file)  # a bad file stops everything first
         for port, what in ((s.temporal_port, "temporal"), (s.ui_port, "ui"), (s.api_port, "api")):
             check_port_free(s.host, port, what)
+        for address, what in ((s.metrics_address, "WHISTLE_METRICS_ADDRESS"), (s.api_metrics_address, "WHISTLE_API_METRICS_ADDRESS")):
+            check_address_free(address, what)
         data_dir = s.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         s = self.settings = self._with_dev_secrets(s, data_dir, jurisdiction)
         keyring = s.keyring()
+        from whistle import metrics, tracing
+
+        sdk = metrics.install_sdk_metrics(metrics.WORKER)  # one client, one runtime: its series on the worker's
+        tracing.configure_tracing("whistle-dev")  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
         async with contextlib.AsyncExitStack() as stack:
             self.database_url = await stack.enter_async_context(self._postgres(data_dir))
             self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
@@ -96,6 +112,10 @@ class DevStack:
 
             worker = build_worker(client, jurisdiction, pool, notifier_from(s.notifier), s.task_queue, **worker_options(s))
             await stack.enter_async_context(worker)
+            self.metrics_urls = [
+                await stack.enter_async_context(metrics.serving(metrics.worker_endpoint(client, pool, worker), s.metrics_address, sdk)),
+                await stack.enter_async_context(metrics.serving(metrics.endpoint_app(metrics.API), s.api_metrics_address)),
+            ]
             await stack.enter_async_context(self._api(client, pool, jurisdiction, keyring))
             from whistle.schedules import apply_schedules
 
@@ -219,7 +239,9 @@ async def run_dev(settings: Settings) -> None:
         ]
         if stack.demo_keys:
             lines.append(f"  demo API keys     {stack.demo_keys}")
-        lines += [f"  task queue        {s.task_queue}", ""]
+        lines += [f"  task queue        {s.task_queue}"]
+        lines += [f"  metrics           {url}/metrics   ({what})" for url, what in zip(stack.metrics_urls, ("worker and Temporal SDK; /readyz, /livez", "API requests"))]
+        lines.append("")
         print("\n".join(lines), flush=True)
         await stop.wait()
     print("whistle stopped", flush=True)

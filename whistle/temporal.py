@@ -41,8 +41,18 @@ def data_converter(keyring: Keyring | None) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
 
 
+def client_interceptors(tracer_provider=None) -> list:
+    """Every whistle client's interceptors, in order: the one place to add one. Those that are
+    also worker interceptors (the SDK's TracingInterceptor) run in the client's workers too."""
+    from whistle.tracing import temporal_tracing
+
+    return [*temporal_tracing(tracer_provider)]
+
+
 async def connect(address: str, namespace: str = "default", keyring: Keyring | None = None) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter(keyring))
+    return await Client.connect(
+        address, namespace=namespace, data_converter=data_converter(keyring), interceptors=client_interceptors()
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

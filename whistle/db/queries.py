@@ -23,6 +23,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (issue_id, seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind,
   stage_from = EXCLUDED.stage_from, stage_to = EXCLUDED.stage_to, unit_id = EXCLUDED.unit_id,
   actor_id = EXCLUDED.actor_id, actor_role = EXCLUDED.actor_role, detail = EXCLUDED.detail
+RETURNING (xmax = 0) AS inserted
 """
 
 # The snapshot only moves forward: an older (lower seq) write never overwrites a newer one.
@@ -53,6 +54,12 @@ INSERT_PENALTY = """
 INSERT INTO penalties (issue_id, deadline_key, unit_id, kind, due_at, recorded_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (issue_id, deadline_key) DO NOTHING
+"""
+
+# whistle_open_issues, read on a metrics scrape (cached): one row per (stage, street, overdue).
+OPEN_ISSUES = """
+SELECT stage, coalesce(street_id, '') AS street, overdue, count(*) AS n
+FROM issues WHERE stage <> 'closed' GROUP BY 1, 2, 3
 """
 
 SELECT_EVENTS = "SELECT * FROM issue_events WHERE issue_id = $1 ORDER BY seq"
