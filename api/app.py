@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import codec_server, errors, issues, league, open311
+from api import briefing, codec_server, errors, issues, league, open311
 from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
 from whistle.config import Settings
@@ -34,6 +34,7 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
 
     app.include_router(issues.router)
     app.include_router(league.router)
+    app.include_router(briefing.router)
     app.include_router(open311.router)
     if settings.codec_server and codec is not None:
         app.state.codec = codec

@@ -317,3 +317,75 @@ MARK_ANNOUNCED = "UPDATE league_publications SET announced_at = coalesce(announc
 SELECT_PUBLICATION = "SELECT * FROM league_publications WHERE period = $1"
 # Ranked units first, by rank; then the unranked (样本不足), by id.
 SELECT_LEAGUE_ROWS = "SELECT * FROM league_tables WHERE period = $1 ORDER BY unit_kind, rank = 0, rank, unit_id"
+
+# --------------------------------------------------------------------------- monthly briefing
+# The month [$1, $2), every figure as it stood at the month's end. docs/briefing.md shows these.
+# Satisfaction is the residents' word (as in the league): a resident's answer on an issue with a
+# reporter, not a grid patrol's own finding. A repeat complaint is an issue whose category was
+# reported at the same grid within the 30 days before it.
+_BRIEFING_ANSWERS = """
+), answers AS (
+    SELECT e.issue_id, bool_or(NOT (e.detail->>'satisfied')::boolean) AS dissatisfied
+    FROM issue_events e JOIN issues i ON i.issue_id = e.issue_id
+    WHERE e.kind = 'feedback' AND e.actor_role = 'resident' AND e.at < $2
+      AND coalesce((i.snapshot->>'has_reporter')::boolean, false) AND i.channel <> 'patrol'
+    GROUP BY e.issue_id
+)
+SELECT u.id AS unit_id, u.name, count(*)::int AS dispatched,
+  count(*) FILTER (WHERE w.resolved AND NOT w.late)::int AS resolved_on_time,
+  count(*) FILTER (WHERE w.resolved AND w.late)::int AS resolved_late,
+  count(*) FILTER (WHERE NOT w.resolved)::int AS still_open,
+  count(f.issue_id)::int AS answered,
+  count(*) FILTER (WHERE f.dissatisfied)::int AS dissatisfied,
+  count(*) FILTER (WHERE EXISTS (
+      SELECT 1 FROM issues i JOIN issues o ON o.category = i.category AND o.grid_id = i.grid_id
+        AND o.created_at < i.created_at AND o.created_at >= i.created_at - interval '30 days'
+      WHERE i.issue_id = w.issue_id))::int AS repeat_complaints
+FROM work w JOIN units u ON u.id = w.unit_id LEFT JOIN answers f ON f.issue_id = w.issue_id
+GROUP BY u.id, u.name ORDER BY dispatched DESC, u.id
+"""
+
+# Departments: the issues dispatched to them in the month. Resolved: an assignment of the month
+# resolved before its end; late: resolved after its deadline, or a missed resolve deadline.
+BRIEFING_DEPARTMENTS = """
+WITH work AS (
+    SELECT a.department_id AS unit_id, a.issue_id,
+      coalesce(bool_or(a.resolved_at < $2), false) AS resolved,
+      coalesce(bool_or(a.resolved_at < $2 AND a.resolved_at > a.resolve_due), false)
+        OR EXISTS (SELECT 1 FROM penalties p WHERE p.issue_id = a.issue_id AND p.unit_id = a.department_id
+                   AND p.kind = 'resolve_overdue' AND p.recorded_at < $2) AS late
+    FROM assignments a WHERE a.assigned_at >= $1 AND a.assigned_at < $2
+    GROUP BY a.department_id, a.issue_id""" + _BRIEFING_ANSWERS
+
+# Streets: the issues created in the month in the street's territory. Resolved: it reached
+# feedback or was closed before the month's end; late: a deadline missed by the street or a
+# unit under it (area, community, grid) — the departments' lateness is theirs.
+BRIEFING_STREETS = """
+WITH work AS (
+    SELECT i.street_id AS unit_id, i.issue_id,
+      EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.issue_id
+              AND e.stage_to IN ('feedback', 'closed') AND e.at < $2) AS resolved,
+      EXISTS (SELECT 1 FROM penalties p JOIN units pu ON pu.id = p.unit_id
+              WHERE p.issue_id = i.issue_id AND pu.level <> 'department' AND p.recorded_at < $2) AS late
+    FROM issues i WHERE i.created_at >= $1 AND i.created_at < $2 AND i.street_id IS NOT NULL""" + _BRIEFING_ANSWERS
+
+BRIEFING_ISSUES = "SELECT count(*)::int FROM issues WHERE created_at >= $1 AND created_at < $2"
+# The month's most reported categories and the grids with most issues ($3: how many).
+BRIEFING_TOP_CATEGORIES = """
+SELECT i.category, coalesce(c.name, i.category) AS name, count(*)::int AS issues
+FROM issues i LEFT JOIN categories c ON c.id = i.category
+WHERE i.created_at >= $1 AND i.created_at < $2
+GROUP BY i.category, c.name ORDER BY issues DESC, i.category LIMIT $3
+"""
+BRIEFING_HOT_SPOTS = """
+SELECT i.grid_id, coalesce(g.name, i.grid_id) AS name, coalesce(c.name, '') AS community, count(*)::int AS issues
+FROM issues i LEFT JOIN units g ON g.id = i.grid_id LEFT JOIN units c ON c.id = g.parent_id
+WHERE i.created_at >= $1 AND i.created_at < $2
+GROUP BY i.grid_id, g.name, c.name ORDER BY issues DESC, i.grid_id LIMIT $3
+"""
+UPSERT_BRIEFING = """
+INSERT INTO briefings (month, body, computed_at) VALUES ($1, $2, $3)
+ON CONFLICT (month) DO UPDATE SET body = EXCLUDED.body, computed_at = EXCLUDED.computed_at
+"""
+MARK_BRIEFING_ANNOUNCED = "UPDATE briefings SET announced_at = coalesce(announced_at, $2) WHERE month = $1"
+SELECT_BRIEFING = "SELECT * FROM briefings WHERE month = $1"
