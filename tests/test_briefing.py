@@ -15,6 +15,7 @@ from activities.notifier import MemoryNotifier
 from schemas.briefing import BriefingInput, month_bounds, month_of, previous_month
 from tests.api_support import serve_api
 from tests.conftest import issue_worker
+from tests.test_cli_issues import served, whistle
 from tests.league_rows import GRID, T0, Quarter
 from whistle.schedules import BRIEFING_SCHEDULE_ID, apply_schedules
 from workflows.briefing import MonthlyBriefingWorkflow
@@ -98,6 +99,12 @@ async def test_workflow_stores_announces_and_serves_the_briefing(dev_env, demo, 
         assert missing.status_code == 404 and "no monthly briefing" in missing.json()["error"]
         assert (await api.http.get("/v1/briefings/2025-13")).status_code == 422
         assert (await api.http.get("/briefings/2025-7")).status_code == 422
+        async with served(api.app) as url:
+            code, out, err = await whistle("briefing", "show", MONTH, key=None, url=url)
+            assert code == 0, err
+            assert f"{MONTH} 月度通报: 5 issues" in out and "区城管执法局" in out and "树木修剪" in out
+            code, _, err = await whistle("briefing", "show", "2001-01", key=None, url=url)
+            assert code == 1 and "error 404" in err
 
 
 async def test_unscheduled_run_takes_the_month_before(dev_env, demo, pool):
