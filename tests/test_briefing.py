@@ -157,3 +157,14 @@ async def test_briefing_page_in_a_real_browser(dev_env, demo, pool, tmp_path):
     from pathlib import Path
 
     Path(os.environ.get("WHISTLE_SCREENSHOT_DIR", tmp_path)).joinpath("briefing.png").write_bytes(shot.read_bytes())
+
+
+def test_docs_show_the_sql_that_runs():
+    from pathlib import Path
+
+    from whistle.db import queries
+
+    doc = (Path(__file__).parents[1] / "docs" / "briefing.md").read_text(encoding="utf-8")
+    for sql in (queries.BRIEFING_DEPARTMENTS, queries.BRIEFING_STREETS, queries.BRIEFING_ISSUES,
+                queries.BRIEFING_TOP_CATEGORIES, queries.BRIEFING_HOT_SPOTS):
+        assert sql.strip() in doc

@@ -218,3 +218,16 @@ def test_rates_of_a_record():
     assert rates["on_time_accept"].interval == wilson(3, 4)
     assert rates["evaluation"].interval == wilson(1.6, 2)  # two ratings
     assert rates["satisfaction"].interval is None
+
+
+def test_min_volume_is_configured_under_league(demo):
+    from pydantic import ValidationError
+
+    from schemas.jurisdiction import Jurisdiction
+    from schemas.league import LeaguePolicy
+
+    assert demo.league.min_volume == 10
+    j = Jurisdiction.model_validate(demo.model_dump(mode="json") | {"league": {"min_volume": 25}})
+    assert j.league.min_volume == 25
+    with pytest.raises(ValidationError):
+        LeaguePolicy(min_volume=0)
