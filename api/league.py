@@ -15,7 +15,7 @@ from api.errors import ApiError, validation_detail
 from api.guard import limited, principal, require_role
 from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
-from schemas.league import INSUFFICIENT, LeagueState, ReviewDraft
+from schemas.league import INSUFFICIENT, LeagueState, PublishedLeague, ReviewDraft
 from schemas.period import PERIOD_PATTERN
 from schemas.principal import Principal, Role
 from whistle.db import queries
@@ -97,10 +97,11 @@ async def load_table(request: Request, period: str, drafts: bool = False) -> dic
     return table
 
 
-@router.get("/v1/league/{period}", dependencies=[Depends(limited)])
-async def league_json(request: Request, period: Period) -> dict[str, Any]:
-    """The published red/black list: every metric of every department and street."""
-    return await load_table(request, period)
+@router.get("/v1/league/{period}", response_model=PublishedLeague, dependencies=[Depends(limited)])
+async def league_json(request: Request, period: Period) -> PublishedLeague:
+    """The published red/black list: every rate of every department and street with its
+    numerator, denominator and interval, the score's interval, the supervisor's adjustments."""
+    return PublishedLeague.model_validate(await load_table(request, period))
 
 
 # ---------------------------------------------------------------------------------- HTML

@@ -177,6 +177,23 @@ class LeagueTable(_Model):
     changes: list[Change] = []  # against the previous draft
 
 
+class PublishedLeague(_Model):
+    """The red/black list as `GET /v1/league/{period}` serves it."""
+
+    period: str
+    status: str
+    weights: dict[str, float]
+    comments: list[str] = []
+    computed_at: datetime
+    published_at: datetime | None = None
+    draft: int = 1
+    min_volume: int | None = None
+    adjustments: list[AppliedAdjustment] = []
+    changes: list[Change] = []
+    departments: list[LeagueRow]
+    streets: list[LeagueRow]
+
+
 class DraftDecision(StrEnum):
     approve = "approve"
     send_back = "send_back"

@@ -162,6 +162,9 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
         table = (await api.http.get(f"/v1/league/{period}")).json()
         assert table["status"] == "published" and table["departments"][0]["unit_id"] == "lvhua"
         assert table["departments"][0]["evaluation"] == pytest.approx(14 / 15)
+        evaluation = table["departments"][0]["rates"]["evaluation"]
+        assert (evaluation["numerator"], evaluation["denominator"]) == (14, 15) and len(evaluation["interval"]) == 2
+        assert table["departments"][0]["score_interval"] and table["departments"][0]["ranked"] is False  # one issue
         page = await api.http.get(f"/league/{period}")
         assert page.status_code == 200 and "红黑榜" in page.text and "<svg" in page.text and "<table" in page.text
         await league.result()
