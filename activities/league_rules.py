@@ -1,4 +1,4 @@
-"""The red/black list's rules after the SQL: rates with their Wilson intervals, the composite
+"""The red/black list's rules after the SQL: rates with their intervals, the composite
 score's interval, who is ranked (enough issues), who is listed (hard rules; by score only when
 the interval lies clear of the others), and what changed against the previous draft.
 docs/league.md states every rule here; tests/test_league_rules.py checks them on hand-made rows."""
@@ -35,16 +35,28 @@ def wilson(successes: float, n: float) -> tuple[float, float] | None:
     return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
 
 
+def mean_interval(mean: float, sd: float | None, n: int) -> tuple[float, float] | None:
+    """The 95% normal interval of a mean of ratings: mean ± 1.96 · sd / √n, the spread taken as at
+    least one rating point (1/15), so that a few identical ratings do not claim certainty. One
+    rating alone has no spread to measure: its interval is the Wilson bound of n = 1."""
+    if n <= 0:
+        return None
+    if n == 1 or sd is None:
+        return wilson(mean, 1)
+    half = Z * max(sd, 1 / 15) / math.sqrt(n)
+    return (round(max(0.0, mean - half), 4), round(min(1.0, mean + half), 4))
+
+
 def rates_of(record: Any) -> dict[str, Rate]:
-    """Each rate from the SQL row's `<rate>_num` and `<rate>_den`. The evaluation is points over
-    15 points per rating; its interval takes the number of ratings as n (a mean of values in
-    [0, 1] varies at most as a proportion does)."""
+    """Each rate from the SQL row's `<rate>_num` and `<rate>_den`, with its 95% interval: Wilson
+    for the proportions; for the evaluation (points over 15 points per rating) the normal
+    interval of the mean of the ratings."""
     out = {}
     for name in RATES:
         num, den = int(record[f"{name}_num"] or 0), int(record[f"{name}_den"] or 0)
         value = record[name]
         if name == "evaluation":
-            interval = wilson(value * den / 15, den / 15) if den else None
+            interval = mean_interval(value, record["evaluation_sd"], den // 15) if den else None
         else:
             interval = wilson(num, den)
         out[name] = Rate(value=value, numerator=num, denominator=den, interval=interval)
@@ -67,20 +79,25 @@ def composite(values: dict[str, float | None], weights: dict[str, float], pushed
 
 
 def score_interval(row: LeagueRow, weights: dict[str, float]) -> tuple[float, float]:
-    """An analytic bound: every term at the low (high) end of its interval at once. Wider than
-    a joint 95% interval, so a unit listed by score stays listed whatever its sampling noise."""
-    bounds: list[dict[str, float | None]] = [{}, {}]
-    for _, (rate, higher) in TERMS.items():
+    """Analytic: each term's distance from its value to the low (high) end of its interval,
+    weighted and combined as independent errors, √Σ (wᵢ·dᵢ)² ÷ Σ wᵢ, below and above the score."""
+    below = above = weight = 0.0
+    for term, (rate, higher) in TERMS.items():
         r = row.rates.get(rate)
-        if r is None or r.value is None or r.interval is None:
-            for b in bounds:
-                b[rate] = None if r is None or r.value is None else r.value
+        if r is None or r.value is None or (term == "low_penalty" and row.volume <= 0):
+            continue
+        w = weights.get(term, 0.0)
+        weight += w
+        if r.interval is None:
             continue
         lo, hi = r.interval
-        bounds[0][rate], bounds[1][rate] = (lo, hi) if higher else (hi, lo)
-    has_volume = row.volume > 0
-    return (composite(bounds[0], weights, row.pushed_down, has_volume),
-            composite(bounds[1], weights, row.pushed_down, has_volume))
+        down, up = (r.value - lo, hi - r.value) if higher else (hi - r.value, r.value - lo)
+        below += (w * down) ** 2
+        above += (w * up) ** 2
+    if not weight:
+        return (row.score, row.score)
+    return (round(max(0.0, row.score - 100 * math.sqrt(below) / weight), 2),
+            round(min(100.0, row.score + 100 * math.sqrt(above) / weight), 2))
 
 
 def rank(rows: list[LeagueRow], request: ComputeRequest) -> list[LeagueRow]:

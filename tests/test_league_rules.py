@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.league_rules import changes, composite, rank, rates_of, score_interval, wilson
+from activities.league_rules import changes, composite, mean_interval, rank, rates_of, score_interval, wilson
 from activities.quarterly import row_of
 from schemas.league import PRESETS, ComputeRequest, LeagueRow, Rate
 from tests.league_rows import Quarter, league
@@ -157,7 +157,8 @@ async def test_the_score_interval_contains_the_sql_score(pool):
 
 # ------------------------------------------------------------------------------ ranking rules
 def _row(unit: str, score: float, volume: int = 50, spread: float = 2.0, penalties: int = 0, pushed_down: int = 0) -> LeagueRow:
-    """A row whose score interval is score ± spread (rates given the interval directly)."""
+    """A row of two equally weighted terms each score ± spread: its score interval is
+    score ± spread / √2 (independent errors)."""
     p = score / 100
     rate = Rate(value=p, numerator=round(p * volume), denominator=volume, interval=(p - spread / 100, p + spread / 100))
     rates = {"satisfaction": rate, "on_time_accept": rate}
@@ -187,7 +188,8 @@ def test_a_middle_band_always_remains_and_overlapping_intervals_are_not_listed()
     listed = [r.listed for r in sorted(rows, key=lambda r: r.rank)]
     assert listed == ["red", "red", None, None, "black", "black"]  # (6 − 1) // 2 = 2 per list at most
     close = rank([_row("a", 80.3), _row("b", 80.2), _row("c", 79.3)], _request())
-    assert all(r.listed is None for r in close)  # a 0.9-point gap inside ±2 intervals lists no one
+    assert all(r.listed is None for r in close)  # a 0.9-point gap inside ±1.4 intervals lists no one
+    assert close[0].score_interval == pytest.approx((80.3 - 2 / 2 ** 0.5, 80.3 + 2 / 2 ** 0.5), abs=0.01)
     two = rank([_row("a", 99), _row("b", 1)], _request())
     assert all(r.listed is None for r in two)
 
@@ -202,7 +204,7 @@ def test_hard_rules_list_whatever_the_volume_and_are_named():
 
 def test_changes_against_the_previous_draft():
     old = rank([_row("a", 90), _row("b", 50), _row("c", 10)], _request())
-    new = rank([_row("a", 90), _row("b", 50), _row("c", 40, spread=40)], _request())
+    new = rank([_row("a", 90), _row("b", 50), _row("c", 40, spread=60)], _request())
     found = {(c.unit_id, c.field): (c.before, c.after) for c in changes(old, new)}
     assert found[("c", "score")] == (10, 40) and found[("c", "listed")] == ("black", None)
     assert ("a", "score") not in found
@@ -213,11 +215,14 @@ def test_rates_of_a_record():
                                       "penalty_rate", "evaluation") for x, v in (("num", 0), ("den", 0))}
     record |= {"on_time_accept_num": 3, "on_time_accept_den": 4, "evaluation_num": 24, "evaluation_den": 30}
     record |= {"on_time_accept": 0.75, "evaluation": 0.8, "on_time_resolve": None, "satisfaction": None,
-               "reopen_rate": None, "penalty_rate": None}
+               "reopen_rate": None, "penalty_rate": None, "evaluation_sd": 0.2}
     rates = rates_of(record)
     assert rates["on_time_accept"].interval == wilson(3, 4)
-    assert rates["evaluation"].interval == wilson(1.6, 2)  # two ratings
+    lo, hi = rates["evaluation"].interval  # two ratings: 0.8 ± 1.96 · 0.2 / √2
+    assert lo == pytest.approx(0.8 - 0.2772, abs=1e-4) and hi == 1.0
     assert rates["satisfaction"].interval is None
+    assert mean_interval(0.8, 0.0, 4) == pytest.approx((0.8 - 1.96 / 15 / 2, 0.8 + 1.96 / 15 / 2), abs=1e-4)
+    assert mean_interval(0.8, None, 1) == wilson(0.8, 1)
 
 
 def test_min_volume_is_configured_under_league(demo):

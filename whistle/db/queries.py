@@ -194,6 +194,7 @@ _RATINGS = """), rated AS (
           AND coalesce(x.a->>'quarter', r.quarter) = r.quarter)
 ), ev AS (
     SELECT target_id AS unit_id, sum(responsiveness + quality + attitude) AS points, count(*) AS ratings,
+           stddev_samp((responsiveness + quality + attitude) / 15.0)::float8 AS spread,
            count(*) FILTER (WHERE pushed_down) AS pushed_down
     FROM rated GROUP BY target_id
 ), counts AS ("""
@@ -237,6 +238,7 @@ LEAGUE_DEPARTMENTS = _ADJUSTMENTS + """work AS (
       coalesce(reo.reopened, 0)::int AS reopen_rate_num, coalesce(reo.resolved, 0)::int AS reopen_rate_den,
       coalesce(pen.penalised, 0)::int AS penalty_rate_num, coalesce(vol.volume, 0)::int AS penalty_rate_den,
       coalesce(ev.points, 0)::int AS evaluation_num, (15 * coalesce(ev.ratings, 0))::int AS evaluation_den,
+      ev.spread AS evaluation_sd,
       coalesce(pen.penalties, 0)::int AS penalties, coalesce(ev.pushed_down, 0)::int AS pushed_down
     FROM units d
     LEFT JOIN vol ON vol.unit_id = d.id LEFT JOIN pen ON pen.unit_id = d.id LEFT JOIN fb ON fb.unit_id = d.id
@@ -281,6 +283,7 @@ LEAGUE_STREETS = _ADJUSTMENTS + """reached AS (
       coalesce(vol.reopened, 0)::int AS reopen_rate_num, coalesce(vol.resolved, 0)::int AS reopen_rate_den,
       coalesce(pen.penalised, 0)::int AS penalty_rate_num, coalesce(vol.volume, 0)::int AS penalty_rate_den,
       coalesce(ev.points, 0)::int AS evaluation_num, (15 * coalesce(ev.ratings, 0))::int AS evaluation_den,
+      ev.spread AS evaluation_sd,
       coalesce(pen.penalties, 0)::int AS penalties, coalesce(ev.pushed_down, 0)::int AS pushed_down
     FROM units s
     LEFT JOIN vol ON vol.unit_id = s.id LEFT JOIN pen ON pen.unit_id = s.id LEFT JOIN fb ON fb.unit_id = s.id
