@@ -152,6 +152,9 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
         league = await dev_env.client.start_workflow(
             LeagueTableWorkflow.run, LeagueInput(period=period, policy=LeaguePolicy(approval_deadline="PT1H")),
             id=f"league-{period}", task_queue=tq)
+        bad = {"decision": "send_back", "comments": "c", "adjustments": [{"kind": "void_rating", "unit_id": "lvhua", "reason": "报复性评价"}]}
+        r = await api.http.post(f"/v1/league/{period}/review", json=bad, headers=key("supervisor"))
+        assert r.status_code == 422 and "community_id" in r.text  # whose rating: refused before it reaches the workflow
         for _ in range(100):
             r = await api.http.post(f"/v1/league/{period}/review", json={"decision": "approve"}, headers=key("supervisor"))
             if r.status_code == 200:
