@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
@@ -126,7 +127,7 @@ table.briefing td:first-child {{ text-align: left; }}
 .bar-label, .bar-value {{ font-size: 12px; }}
 </style></head>
 <body><h1>{b.month} 月度通报</h1>
-<p class="meta">本月受理 {b.issues} 件 · 计算于 {b.computed_at.strftime("%Y-%m-%d %H:%M")} UTC ·
+<p class="meta">本月受理 {b.issues} 件 · 计算于 {b.computed_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")} ·
 按时办结率 = 按时办结 ÷ 已办结；不满意率 = 不满意 ÷ 有群众评价的工单（巡查自查、无反映人的工单不计）；
 重复投诉 = 同一网格 30 天内再次反映的同类问题</p>
 {"".join(sections) or "<p>本月没有派单。</p>"}

@@ -187,8 +187,8 @@ def _score_cell(r: dict[str, Any]) -> str:
     return f'{r["score"]:.1f}{span}'
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("排名", "单位", "榜单", "综合得分 [区间]", "办件量", "按时受理率", "按时办结率",
+def _table(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("排名", "单位", "榜单", "综合得分 [区间]", "办件量", labels["on_time_accept"], labels["on_time_resolve"],
                                             "群众满意率", "重办率", "罚单", "逆向考评", "随意下放", "说明"))
     body = []
     for r in rows:
@@ -236,8 +236,10 @@ def render_page(t: dict[str, Any]) -> str:
         rows = t[kind]
         if not rows:
             continue
-        charts = "".join(_bars(f"{title}·{LABELS[k]}", rows, k) for k in LABELS)
-        sections.append(f'<section id="{kind}"><h2>{title}</h2>{_table(rows)}<div class="charts">{charts}</div></section>')
+        # A street is measured on its own handling and dispatch; resolving is the departments'.
+        labels = LABELS | ({"on_time_accept": "按时处置率", "on_time_resolve": "按时办结率（不考核街道）"} if kind == "streets" else {})
+        charts = "".join(_bars(f"{title}·{labels[k]}", rows, k) for k in LABELS)
+        sections.append(f'<section id="{kind}"><h2>{title}</h2>{_table(rows, labels)}<div class="charts">{charts}</div></section>')
     weights = "，".join(f"{WEIGHT_LABELS.get(k, k)} {v:g}" for k, v in t["weights"].items() if v)
     status = "已发布" if t["status"] == "published" else f"草稿（第 {t.get('draft') or 1} 稿）"
     minimum = t.get("min_volume")
