@@ -148,7 +148,7 @@ def league_show(
             mark = {"red": "红榜", "black": "黑榜"}.get(r.get("listed") or "", "")
             rank = f"{r['rank']:>3}" if r.get("ranked", True) else "  -"
             lo, hi = r.get("score_interval") or (r["score"], r["score"])
-            note = "样本不足" if not r.get("ranked", True) else ""
+            note = "样本不足" if not r.get("ranked", True) else "；".join(r.get("reasons") or []) if r.get("listed") else ""
             typer.echo(f"{rank} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f} [{lo:5.1f}–{hi:5.1f}] "
                        f"n={r['volume']:<4} {mark} {note}".rstrip())
         for a in t.get("adjustments") or []:
