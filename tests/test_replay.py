@@ -52,3 +52,29 @@ async def test_replay_of_a_fresh_lifecycle(dev_env, demo, pool):
         h = await drive(dev_env.client, tq)
     result = await replayer().replay_workflow(await h.fetch_history(), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+def test_the_league_histories_cover_both_review_paths():
+    """v1 predates the adjustments (no patch marker); v2 took the patched path with one."""
+    import base64
+    import json
+
+    def payload_text(path: Path) -> str:
+        found = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if isinstance(node.get("data"), str):
+                    found.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(json.loads(path.read_text(encoding="utf-8")))
+        return "\n".join(found)
+
+    old, new = (payload_text(Path(__file__).parent / "histories" / f"league_review_{v}.json") for v in ("v1", "v2"))
+    assert "league-review-adjustments" not in old and "exclude_issue" not in old
+    assert "league-review-adjustments" in new and "exclude_issue" in new
