@@ -80,6 +80,10 @@ async def test_send_back_with_adjustments_on_the_current_quarter(dev_env, demo, 
             await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", "comments": "c",
                                                          "adjustments": [{"kind": "exclude_issue", "unit_id": "lvhua"}]})
         adjustment = {"kind": "exclude_issue", "unit_id": "lvhua", "issue_id": issues[0], "reason": "仲裁认定非园林职责"}
+        with pytest.raises(WorkflowUpdateFailedError) as info:  # a unit the draft does not show
+            await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", "comments": "c",
+                                                         "adjustments": [adjustment | {"unit_id": "nobody"}]})
+        assert "no unit nobody in this draft" in str(info.value.cause)
         s = await league.execute_update("review_draft", {
             "actor": SUPERVISOR, "decision": "send_back", "comments": "剔除误派工单", "adjustments": [adjustment]})
         table = s["table"]

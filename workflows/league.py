@@ -145,3 +145,7 @@ class LeagueTableWorkflow:
             raise not_allowed("a decision on this draft is already being applied")
         if input.adjustments and not self._adjusting:
             raise not_allowed("this league table began before adjustments existed: send it back with comments only")
+        units = {r.unit_id for r in self.s.table.rows} if self.s.table else set()
+        unknown = sorted({a.unit_id for a in input.adjustments} - units)
+        if unknown:
+            raise not_allowed(f"no unit {', '.join(unknown)} in this draft: adjustments name a listed department or street")
