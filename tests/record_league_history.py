@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.deadline import DeadlineSpec
 from schemas.evaluation import EvaluationInput
 from schemas.league import LeagueInput, LeaguePolicy
+from schemas.period import quarter_of
 from tests.conftest import issue_worker
 from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
 from whistle.config import DEMO_JURISDICTION
@@ -33,23 +36,24 @@ from whistle.temporal import SEARCH_ATTRIBUTES
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
 
-PERIOD = "2025Q1"
 SUPERVISOR = {"id": "sv", "role": "supervisor"}
 
 
 async def drive_league(client, task_queue, adjust: bool = True):
-    """An issue, a closed (empty) round, the draft sent back (with an adjustment), then approved."""
+    """An issue of the current quarter, its closed round (2 s, nobody rates), the draft sent back
+    (with an adjustment to that issue's department), then approved."""
+    period = quarter_of(datetime.now(ZoneInfo("Asia/Shanghai")))
     h = await start(client, task_queue, "tree-trimming")
     await act(h, "escalate", actor=GRID_WORKER, reason="r")
     await act(h, "dispatch", actor=STREET_HANDLER)
     await act(h, "accept", actor=dept("lvhua"))
     await (await client.start_workflow(
         ReverseEvaluationWorkflow.run,
-        EvaluationInput(quarter=PERIOD, window=DeadlineSpec(duration="PT1S"), reminders=[]),
-        id=f"evaluation-{PERIOD}", task_queue=task_queue)).result()
+        EvaluationInput(quarter=period, window=DeadlineSpec(duration="PT2S"), reminders=[]),
+        id=f"evaluation-{period}", task_queue=task_queue)).result()
     league = await client.start_workflow(
-        LeagueTableWorkflow.run, LeagueInput(period=PERIOD, policy=LeaguePolicy(approval_deadline="PT1H")),
-        id=f"league-{PERIOD}", task_queue=task_queue)
+        LeagueTableWorkflow.run, LeagueInput(period=period, policy=LeaguePolicy(approval_deadline="PT1H")),
+        id=f"league-{period}", task_queue=task_queue)
     for _ in range(200):
         try:
             if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
