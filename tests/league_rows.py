@@ -5,7 +5,6 @@ workflows end to end)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -79,7 +78,3 @@ async def league(conn, kind: str, weights: dict, adjustments: list | None = None
     sql = queries.LEAGUE_DEPARTMENTS if kind == "department" else queries.LEAGUE_STREETS
     rows = await conn.fetch(sql, START, END, [PERIOD], weights, adjustments or [])
     return {r["unit_id"]: dict(r) for r in rows}
-
-
-def dumps(v) -> str:
-    return json.dumps(v, ensure_ascii=False)
