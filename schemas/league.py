@@ -232,7 +232,7 @@ class ComputeRequest(_Model):
     black_if_penalties_at_least: int | None
     black_if_pushed_down_at_least: int | None
     comments: list[str] = []
-    min_volume: int | None = None  # None: every unit is ranked (drafts computed before the rule)
+    min_volume: int | None = None  # None: every unit is ranked
     adjustments: list[AppliedAdjustment] = []
     draft: int = 1
     previous: list[LeagueRow] | None = None  # the previous draft's rows: the new one says what changed

@@ -47,9 +47,12 @@ class LeagueTableWorkflow:
                 period=input.period, weights=policy.resolved_weights(), red_size=policy.red_size,
                 black_size=policy.black_size, black_if_penalties_at_least=policy.black_if_penalties_at_least,
                 black_if_pushed_down_at_least=policy.black_if_pushed_down_at_least, comments=comments,
+                # Every run gets the minimum volume: it changes the activity's input, not the
+                # commands, so runs begun before it replay the same.
+                min_volume=policy.min_volume,
             )
             if self._adjusting:
-                request.min_volume, request.adjustments, request.draft = policy.min_volume, adjustments, self.s.drafts + 1
+                request.adjustments, request.draft = adjustments, self.s.drafts + 1
                 request.previous = self.s.table.rows if self.s.table else None
             self.s.table = await workflow.execute_activity_method(
                 QuarterlyActivities.compute_league, request, **_RECORD
