@@ -18,6 +18,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.briefing import BriefingActivities
 from activities.issue import IssueActivities
 from activities.notifier import Notifier, notifier_from
 from activities.quarterly import QuarterlyActivities
@@ -28,6 +29,7 @@ from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.logging import LogContextInterceptor, configure_logging
 from whistle.temporal import connect
+from workflows.briefing import MonthlyBriefingWorkflow
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.issue import IssueWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -35,13 +37,18 @@ from workflows.quarterly import QuarterlyWorkflow
 
 log = structlog.get_logger("whistle.worker")
 
-WORKFLOWS: Sequence[type] = (IssueWorkflow, ReverseEvaluationWorkflow, LeagueTableWorkflow, QuarterlyWorkflow)
+WORKFLOWS: Sequence[type] = (
+    IssueWorkflow, ReverseEvaluationWorkflow, LeagueTableWorkflow, QuarterlyWorkflow, MonthlyBriefingWorkflow,
+)
 
 
 def build_worker(
     client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options
 ) -> Worker:
-    activities = IssueActivities(jurisdiction, pool, notifier).all() + QuarterlyActivities(jurisdiction, pool).all()
+    activities = (
+        IssueActivities(jurisdiction, pool, notifier).all() + QuarterlyActivities(jurisdiction, pool).all()
+        + BriefingActivities(jurisdiction, pool).all()
+    )
     return Worker(
         client,
         task_queue=task_queue,

@@ -10,6 +10,7 @@ import httpx
 from temporalio import activity
 
 from schemas.evaluation import CommunityTargets, RatingRecord, RoundRequest
+from activities.league_rules import changes, rank, rates_of
 from schemas.league import Announcement, ComputeRequest, LeaguePolicy, LeagueRow, LeagueTable, PeriodRequest
 from schemas.deadline import DeadlineSpec
 from schemas.jurisdiction import Jurisdiction
@@ -69,16 +70,20 @@ class QuarterlyActivities:
 
     @activity.defn
     async def compute_league(self, request: ComputeRequest) -> LeagueTable:
-        """Metrics in SQL, then ranks and lists; the draft replaces any earlier draft."""
+        """Metrics in SQL (with the supervisor's adjustments), then intervals, ranks and lists;
+        the draft replaces any earlier draft and says what changed against it."""
         start, end = period_bounds(request.period, self.jurisdiction.timezone)
         year, quarter = parse_period(request.period)
         quarters = [request.period] if quarter else quarters_of_year(year)
         now = activity.info().current_attempt_scheduled_time
+        adjustments = [a.model_dump(mode="json", exclude={"by", "draft", "at", "reason"}, exclude_none=True)
+                       for a in request.adjustments]
         rows: list[LeagueRow] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for kind, sql in (("department", queries.LEAGUE_DEPARTMENTS), ("street", queries.LEAGUE_STREETS)):
-                found = await conn.fetch(sql, start, end, quarters, request.weights)
-                rows += rank([LeagueRow(unit_kind=kind, score=r["score"] or 0.0, **_metrics(r)) for r in found], request)
+                found = await conn.fetch(sql, start, end, quarters, request.weights, adjustments)
+                rows += rank([row_of(kind, r) for r in found], request)
+            changed = changes(request.previous, rows) if request.previous is not None else []
             await conn.execute(queries.DELETE_LEAGUE_DRAFT, request.period)
             await conn.executemany(
                 queries.UPSERT_LEAGUE_ROW,
@@ -88,10 +93,15 @@ class QuarterlyActivities:
                     for r in rows
                 ],
             )
-            await conn.execute(queries.UPSERT_PUBLICATION, request.period, request.weights, request.comments, now)
+            await conn.execute(
+                queries.UPSERT_PUBLICATION, request.period, request.weights, request.comments, now, request.draft,
+                request.min_volume, [a.model_dump(mode="json") for a in request.adjustments],
+                [c.model_dump(mode="json") for c in changed],
+            )
         return LeagueTable(
             period=request.period, status="draft", weights=request.weights, computed_at=now, rows=rows,
-            comments=request.comments,
+            comments=request.comments, draft=request.draft, min_volume=request.min_volume,
+            adjustments=request.adjustments, changes=changed,
         )
 
     @activity.defn
@@ -122,31 +132,8 @@ class QuarterlyActivities:
         ]
 
 
-def _metrics(record: asyncpg.Record) -> dict:
+def row_of(kind: str, record: asyncpg.Record) -> LeagueRow:
+    """A league row from the SQL's: the rates, their numerators, denominators and intervals."""
     keys = ("unit_id", "name", "volume", "on_time_accept", "on_time_resolve", "satisfaction", "reopen_rate",
-            "penalties", "evaluation", "pushed_down")
-    return {k: record[k] for k in keys}
-
-
-def rank(rows: list[LeagueRow], request: ComputeRequest) -> list[LeagueRow]:
-    """Rank by score; black: the hard rules, then the lowest scores; red: the highest scores
-    not on the black list. Departments and streets are ranked apart."""
-    rows = sorted(rows, key=lambda r: (-r.score, r.unit_id))
-    for i, r in enumerate(rows, start=1):
-        r.rank = i
-        if request.black_if_penalties_at_least and r.penalties >= request.black_if_penalties_at_least:
-            r.listed = "black"
-            r.reasons.append(f"罚单 {r.penalties} 张 (≥ {request.black_if_penalties_at_least})")
-        if request.black_if_pushed_down_at_least and r.pushed_down >= request.black_if_pushed_down_at_least:
-            r.listed = "black"
-            r.reasons.append(f"随意下放任务 {r.pushed_down} 次 (≥ {request.black_if_pushed_down_at_least})")
-    # By score, each list takes at most half of the ranked units, so none is both best and worst.
-    half = len(rows) // 2
-    for r in list(reversed(rows))[: min(request.black_size, half)]:
-        if r.listed is None:
-            r.listed = "black"
-            r.reasons.append("综合得分居末位")
-    for r in [r for r in rows if r.listed is None][: min(request.red_size, half)]:
-        r.listed = "red"
-        r.reasons.append("综合得分居前列")
-    return rows
+            "penalty_rate", "penalties", "evaluation", "pushed_down")
+    return LeagueRow(unit_kind=kind, score=record["score"] or 0.0, rates=rates_of(record), **{k: record[k] for k in keys})

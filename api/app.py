@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import codec_server, errors, issues, league, open311
+from api import briefing, codec_server, errors, issues, league, open311
 from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
 from whistle import health, metrics, tracing
@@ -54,6 +54,7 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer
 
     app.include_router(issues.router)
     app.include_router(league.router)
+    app.include_router(briefing.router)
     app.include_router(open311.router)
     if settings.codec_server and codec is not None:
         app.state.codec = codec

@@ -49,11 +49,12 @@ TABLES = {
     "issues": """'b-' || k, 'issue-b-' || k, 'hotline', 'b' || k, 'bench', grids.grid, grids.community, grids.area,
         grids.street, 'closed', NULL, depts.id IN ('lvhua', 'chengguan') AND k % 3 = 0, NULL,
         CASE WHEN k % 9 = 0 THEN 'no_feedback' ELSE 'satisfied' END, (k % 25 = 0)::int,
-        t.at, t.at + interval '3 days', t.at + interval '4 days', 9, '{}'::jsonb""",
+        t.at, t.at + interval '3 days', t.at + interval '4 days', 9, '{"has_reporter": true}'::jsonb""",
     "assignments": """'b-' || k, depts.id, 1, 'lead', 'resolved', grids.street, t.at + interval '2 hours',
         t.at + interval '3 days', t.at + CASE WHEN depts.id IN ('lvhua', 'chengguan') AND k % 3 = 0 THEN interval '4 days' ELSE interval '5 hours' END,
         t.at + interval '6 days', t.at + CASE WHEN k % 11 = 0 THEN interval '7 days' ELSE interval '3 days' END, 9""",
-    "issue_events": """'b-' || k, s.seq, t.at + s.seq * interval '1 hour', s.kind, NULL, s.stage_to, NULL, NULL, NULL,
+    "issue_events": """'b-' || k, s.seq, t.at + s.seq * interval '1 hour', s.kind, NULL, s.stage_to, NULL, NULL,
+        CASE s.kind WHEN 'feedback' THEN 'resident' END,
         CASE s.kind WHEN 'feedback' THEN jsonb_build_object('satisfied', k % 5 <> 0)
                     WHEN 'reopened' THEN jsonb_build_object('units', jsonb_build_array(depts.id)) ELSE '{}'::jsonb END""",
     "penalties": """'b-' || k, 'accept:' || depts.id || ':1', depts.id, 'accept_overdue', t.at + interval '3 days', t.at + interval '3 days'""",
@@ -87,8 +88,8 @@ async def generate(conn: asyncpg.Connection, issues: int, chunk: int = 500_000) 
 async def in_sql(conn: asyncpg.Connection, weights: dict) -> tuple[float, dict]:
     start, end = period_bounds(QUARTER)
     began = time.perf_counter()
-    rows = await conn.fetch(queries.LEAGUE_DEPARTMENTS, start, end, [QUARTER], weights)
-    rows += await conn.fetch(queries.LEAGUE_STREETS, start, end, [QUARTER], weights)
+    rows = await conn.fetch(queries.LEAGUE_DEPARTMENTS, start, end, [QUARTER], weights, [])
+    rows += await conn.fetch(queries.LEAGUE_STREETS, start, end, [QUARTER], weights, [])
     return time.perf_counter() - began, {r["unit_id"]: dict(r) for r in rows}
 
 
@@ -110,7 +111,10 @@ async def in_python(conn: asyncpg.Connection) -> tuple[float, dict]:
             if p["kind"] == "accept_overdue" and p["unit_id"] in dept_of.get(p["issue_id"], ()):
                 missed[p["unit_id"]] += 1
         answers: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        async for e in conn.cursor("SELECT issue_id, detail FROM issue_events WHERE kind = 'feedback'", prefetch=50_000):
+        residents = ("SELECT e.issue_id, e.detail FROM issue_events e JOIN issues i ON i.issue_id = e.issue_id "
+                     "WHERE e.kind = 'feedback' AND e.actor_role = 'resident' "
+                     "AND coalesce((i.snapshot->>'has_reporter')::boolean, false) AND i.channel <> 'patrol'")
+        async for e in conn.cursor(residents, prefetch=50_000):
             for d in dept_of.get(e["issue_id"], ()):
                 answers[d][0] += 1
                 answers[d][1] += bool(e["detail"].get("satisfied"))

@@ -13,6 +13,9 @@ from schemas.principal import Actor
 from schemas.text import RefusesNul
 
 METRICS = ("satisfaction", "evaluation", "on_time_accept", "on_time_resolve", "low_reopen", "low_penalty")
+# The rates each published row carries with numerator, denominator and Wilson interval.
+RATES = ("on_time_accept", "on_time_resolve", "satisfaction", "reopen_rate", "penalty_rate", "evaluation")
+INSUFFICIENT = "样本不足"
 
 # Weights of the normalised metrics (each 0..1, higher is better).
 PRESETS: dict[str, dict[str, float]] = {
@@ -41,6 +44,9 @@ class LeaguePolicy(_Model):
     # Hard rules: at least this many penalties in the period puts a unit on the black list.
     black_if_penalties_at_least: int | None = Field(default=5, ge=1)
     black_if_pushed_down_at_least: int | None = Field(default=2, ge=1)
+    # Below this many issues in the period a unit is shown as 样本不足: not ranked, not listed by
+    # score (the hard rules above still list it).
+    min_volume: int = Field(default=10, ge=1)
     approval_deadline: DeadlineSpec = DeadlineSpec(working_days=3)
     on_no_answer: NoAnswer = NoAnswer.publish
     webhook: str | None = None
@@ -72,6 +78,15 @@ class LeagueInput(_Model):
     policy: LeaguePolicy | None = None  # default: the jurisdiction's
 
 
+class Rate(_Model):
+    """A rate as published: numerator ÷ denominator, with its 95% Wilson interval."""
+
+    value: float | None
+    numerator: int
+    denominator: int
+    interval: tuple[float, float] | None = None
+
+
 class LeagueRow(_Model):
     unit_id: str
     unit_kind: str  # department | street
@@ -85,9 +100,67 @@ class LeagueRow(_Model):
     evaluation: float | None
     pushed_down: int
     score: float
-    rank: int = 0
+    penalty_rate: float | None = None
+    rates: dict[str, Rate] = {}
+    score_interval: tuple[float, float] | None = None
+    ranked: bool = True  # False: fewer issues than league.min_volume (样本不足)
+    rank: int = 0  # 1 = best among the ranked; 0 when not ranked
     listed: str | None = None  # red | black
     reasons: list[str] = []
+
+
+class AdjustmentKind(StrEnum):
+    exclude_issue = "exclude_issue"  # the issue leaves the unit's figures (e.g. arbitration: not theirs)
+    void_rating = "void_rating"  # a community's rating of the unit no longer counts (e.g. retaliatory)
+    correct_rating = "correct_rating"  # a community's rating of the unit counts with corrected values
+
+
+class Adjustment(_Model, RefusesNul):
+    """One change a supervisor asks of the next draft, with the reason it is made."""
+
+    kind: AdjustmentKind
+    unit_id: str = Field(min_length=1, max_length=64, description="the department or street whose figures change")
+    reason: str = Field(min_length=1, max_length=1000)
+    issue_id: str | None = Field(default=None, max_length=200)  # exclude_issue
+    community_id: str | None = Field(default=None, max_length=64)  # void_rating, correct_rating
+    quarter: str | None = Field(default=None, pattern=r"^\d{4}Q[1-4]$")  # a rating's quarter (default: all in the period)
+    responsiveness: int | None = Field(default=None, ge=1, le=5)  # correct_rating
+    quality: int | None = Field(default=None, ge=1, le=5)
+    attitude: int | None = Field(default=None, ge=1, le=5)
+    pushed_down: bool | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> "Adjustment":
+        if not self.reason.strip():
+            raise ValueError("an adjustment needs a reason")
+        if self.kind == AdjustmentKind.exclude_issue and not self.issue_id:
+            raise ValueError("exclude_issue needs issue_id")
+        if self.kind != AdjustmentKind.exclude_issue and not self.community_id:
+            raise ValueError(f"{self.kind.value} needs community_id (whose rating)")
+        scores = (self.responsiveness, self.quality, self.attitude)
+        if self.kind == AdjustmentKind.correct_rating and None in scores:
+            raise ValueError("correct_rating needs responsiveness, quality and attitude")
+        if self.kind != AdjustmentKind.correct_rating and (any(v is not None for v in scores) or self.pushed_down is not None):
+            raise ValueError(f"{self.kind.value} takes no rating values")
+        return self
+
+
+class AppliedAdjustment(Adjustment):
+    """An adjustment as the list records it: who asked for it, on which draft, when."""
+
+    by: str
+    draft: int
+    at: datetime
+
+
+class Change(_Model):
+    """What differs between a draft and the one before it, for one unit."""
+
+    unit_id: str
+    unit_kind: str
+    field: str
+    before: float | int | str | None
+    after: float | int | str | None
 
 
 class LeagueTable(_Model):
@@ -98,6 +171,27 @@ class LeagueTable(_Model):
     rows: list[LeagueRow]
     comments: list[str] = []
     published_at: datetime | None = None
+    draft: int = 1
+    min_volume: int | None = None
+    adjustments: list[AppliedAdjustment] = []
+    changes: list[Change] = []  # against the previous draft
+
+
+class PublishedLeague(_Model):
+    """The red/black list as `GET /v1/league/{period}` serves it."""
+
+    period: str
+    status: str
+    weights: dict[str, float]
+    comments: list[str] = []
+    computed_at: datetime
+    published_at: datetime | None = None
+    draft: int = 1
+    min_volume: int | None = None
+    adjustments: list[AppliedAdjustment] = []
+    changes: list[Change] = []
+    departments: list[LeagueRow]
+    streets: list[LeagueRow]
 
 
 class DraftDecision(StrEnum):
@@ -109,11 +203,14 @@ class ReviewDraft(_Model, RefusesNul):
     actor: Actor
     decision: DraftDecision
     comments: str = Field(default="", max_length=2000)
+    adjustments: list[Adjustment] = Field(default=[], max_length=200)
 
     @model_validator(mode="after")
     def _why(self) -> "ReviewDraft":
         if self.decision == DraftDecision.send_back and not self.comments.strip():
             raise ValueError("send_back needs comments")
+        if self.decision == DraftDecision.approve and self.adjustments:
+            raise ValueError("adjustments come with send_back: the next draft applies them")
         return self
 
 
@@ -135,6 +232,10 @@ class ComputeRequest(_Model):
     black_if_penalties_at_least: int | None
     black_if_pushed_down_at_least: int | None
     comments: list[str] = []
+    min_volume: int | None = None  # None: every unit is ranked
+    adjustments: list[AppliedAdjustment] = []
+    draft: int = 1
+    previous: list[LeagueRow] | None = None  # the previous draft's rows: the new one says what changed
 
 
 class PeriodRequest(_Model):

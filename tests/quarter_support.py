@@ -59,7 +59,7 @@ async def quarter(demo, pg_server):
         async with issue_worker(client, demo, pool) as tq:
             period = quarter_of(await ts_env.get_current_time())
             # On time: lvhua reports in and resolves at once; the resident is satisfied.
-            good = await start(client, tq, "tree-trimming")
+            good = await start(client, tq, "tree-trimming", reporter={"phone": "13800000000"})
             await step(ts_env, act(good, "escalate", actor=GRID_WORKER, reason="r"))
             await step(ts_env, act(good, "dispatch", actor=STREET_HANDLER))
             await step(ts_env, act(good, "accept", actor=dept("lvhua")))

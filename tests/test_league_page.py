@@ -47,7 +47,10 @@ async def test_page_in_a_real_browser(quarter, demo, tmp_path):
         await chromium(f"--screenshot={shot}", "--window-size=1400,1800", url)
     assert f"{quarter['period']} 红黑榜" in dom
     assert dom.count('<table class="league">') == 2  # departments and streets
-    assert "按时受理率" in dom and "红榜" in dom and "黑榜" in dom and "城管执法局" in dom
+    assert "按时受理率" in dom and "黑榜" in dom and "城管执法局" in dom
     assert dom.count('<svg class="chart"') == 12 and dom.count('class="bar"') >= 12
+    # Intervals: error bars on the charts, numerator/denominator and interval beside each rate.
+    assert dom.count('class="error-bar"') >= 12 and "(1/1)" in dom and 'class="ci"' in dom
+    assert "样本不足" in dom  # one issue each: not ranked
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     Path(os.environ.get("WHISTLE_SCREENSHOT_DIR", tmp_path)).joinpath("league.png").write_bytes(shot.read_bytes())

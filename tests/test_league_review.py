@@ -62,6 +62,47 @@ async def test_send_back_then_approve(dev_env, demo, pool):
     assert any(r.unit_id == "lvhua" for r in result.table.rows)
 
 
+async def test_send_back_with_adjustments_on_the_current_quarter(dev_env, demo, pool):
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        issues = []
+        for _ in range(2):
+            h = await start(dev_env.client, tq, "tree-trimming")
+            await act(h, "escalate", actor=GRID_WORKER, reason="r")
+            await act(h, "dispatch", actor=STREET_HANDLER)
+            await act(h, "accept", actor=dept("lvhua"))
+            issues.append(h.id.removeprefix("issue-"))
+        period = quarter_of(datetime.now(ZoneInfo("Asia/Shanghai")))
+        league = await league_in_draft(dev_env.client, tq, period, LeaguePolicy(approval_deadline="PT1H"))
+        first = await league.query(LeagueTableWorkflow.state)
+        [lvhua] = [r for r in first.table.rows if r.unit_id == "lvhua"]
+        assert lvhua.volume == 2 and first.table.draft == 1
+        with pytest.raises(WorkflowUpdateFailedError):  # an adjustment needs its reason
+            await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", "comments": "c",
+                                                         "adjustments": [{"kind": "exclude_issue", "unit_id": "lvhua"}]})
+        adjustment = {"kind": "exclude_issue", "unit_id": "lvhua", "issue_id": issues[0], "reason": "仲裁认定非园林职责"}
+        with pytest.raises(WorkflowUpdateFailedError) as info:  # a unit the draft does not show
+            await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "send_back", "comments": "c",
+                                                         "adjustments": [adjustment | {"unit_id": "nobody"}]})
+        assert "no unit nobody in this draft" in str(info.value.cause)
+        s = await league.execute_update("review_draft", {
+            "actor": SUPERVISOR, "decision": "send_back", "comments": "剔除误派工单", "adjustments": [adjustment]})
+        table = s["table"]
+        assert s["drafts"] == 2 and table["draft"] == 2
+        [row] = [r for r in table["rows"] if r["unit_id"] == "lvhua"]
+        assert row["volume"] == 1
+        assert {"unit_id": "lvhua", "unit_kind": "department", "field": "volume", "before": 2, "after": 1} in table["changes"]
+        [recorded] = table["adjustments"]
+        assert recorded["by"] == "sv" and recorded["draft"] == 1 and recorded["reason"] == "仲裁认定非园林职责"
+        s = await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        assert s["stage"] == "published"
+        result = await league.result()
+    assert result.table.adjustments[0].issue_id == issues[0]
+    async with pool.acquire() as conn:
+        publication = await conn.fetchrow("SELECT * FROM league_publications WHERE period = $1", period)
+    assert publication["status"] == "published" and publication["adjustments"][0]["by"] == "sv"
+    assert publication["draft"] == 2 and publication["changes"]
+
+
 async def test_hold_policy_waits_and_reminds(dev_env, demo, pool):
     from activities.notifier import MemoryNotifier
 
@@ -115,6 +156,9 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
         league = await dev_env.client.start_workflow(
             LeagueTableWorkflow.run, LeagueInput(period=period, policy=LeaguePolicy(approval_deadline="PT1H")),
             id=f"league-{period}", task_queue=tq)
+        bad = {"decision": "send_back", "comments": "c", "adjustments": [{"kind": "void_rating", "unit_id": "lvhua", "reason": "报复性评价"}]}
+        r = await api.http.post(f"/v1/league/{period}/review", json=bad, headers=key("supervisor"))
+        assert r.status_code == 422 and "community_id" in r.text  # whose rating: refused before it reaches the workflow
         for _ in range(100):
             r = await api.http.post(f"/v1/league/{period}/review", json={"decision": "approve"}, headers=key("supervisor"))
             if r.status_code == 200:
@@ -125,6 +169,9 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
         table = (await api.http.get(f"/v1/league/{period}")).json()
         assert table["status"] == "published" and table["departments"][0]["unit_id"] == "lvhua"
         assert table["departments"][0]["evaluation"] == pytest.approx(14 / 15)
+        evaluation = table["departments"][0]["rates"]["evaluation"]
+        assert (evaluation["numerator"], evaluation["denominator"]) == (14, 15) and len(evaluation["interval"]) == 2
+        assert table["departments"][0]["score_interval"] and table["departments"][0]["ranked"] is False  # one issue
         page = await api.http.get(f"/league/{period}")
         assert page.status_code == 200 and "红黑榜" in page.text and "<svg" in page.text and "<table" in page.text
         await league.result()

@@ -24,6 +24,7 @@ TABLES = {
     "evaluation_rounds",
     "evaluation_targets",
     "league_publications",
+    "briefings",
     "schema_migrations",
 }
 

@@ -14,13 +14,19 @@ from tests.quarter_support import COMMUNITY, Hook, step
 from whistle.db import queries
 
 
-async def test_the_late_department_is_black_and_the_prompt_one_red(quarter):
+async def test_the_late_department_is_black_by_the_hard_rule_and_one_issue_lists_no_one_red(quarter):
     rows = {r.unit_id: r for r in quarter["league"].table.rows if r.unit_kind == "department"}
-    assert rows["chengguan"].listed == "black" and rows["lvhua"].listed == "red"
+    # One issue each: too few to rank (样本不足); the penalties' hard rule lists chengguan anyway.
+    assert rows["chengguan"].listed == "black" and rows["lvhua"].listed is None
+    assert not rows["lvhua"].ranked and rows["lvhua"].rank == 0 and "样本不足" in rows["lvhua"].reasons[0]
     assert rows["chengguan"].penalties == 2 and rows["chengguan"].on_time_accept == 0.0
     assert rows["lvhua"].on_time_accept == 1.0 and rows["lvhua"].on_time_resolve == 1.0 and rows["lvhua"].satisfaction == 1.0
-    assert any("罚单 2 张" in reason for reason in rows["chengguan"].reasons)
+    assert any("硬性规则：罚单 2 张" in reason for reason in rows["chengguan"].reasons)
     assert rows["lvhua"].score > rows["chengguan"].score
+    rate = rows["lvhua"].rates["on_time_accept"]
+    assert (rate.numerator, rate.denominator) == (1, 1) and rate.interval[0] < 1.0 == rate.interval[1]
+    lo, hi = rows["lvhua"].score_interval
+    assert lo < rows["lvhua"].score <= hi
     assert [p.unit_id for p in quarter["late"].penalties] == ["chengguan", "chengguan"]
 
 
@@ -29,16 +35,19 @@ async def test_every_number_comes_from_the_read_model_sql(quarter):
     start_, end = period_bounds(period)
     weights = quarter["policy"].resolved_weights()
     async with pool.acquire() as conn:
-        fresh = await conn.fetch(queries.LEAGUE_DEPARTMENTS, start_, end, [period], weights)
+        fresh = await conn.fetch(queries.LEAGUE_DEPARTMENTS, start_, end, [period], weights, [])
         stored = {r["unit_id"]: r for r in await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)}
         publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
     assert publication["status"] == "published" and publication["announced_at"]
     for r in fresh:
         row = stored[r["unit_id"]]
         assert row["status"] == "published" and row["score"] == r["score"]
-        for metric in ("volume", "on_time_accept", "on_time_resolve", "satisfaction", "reopen_rate", "penalties",
-                       "evaluation", "pushed_down"):
+        for metric in ("volume", "on_time_accept", "on_time_resolve", "satisfaction", "reopen_rate", "penalty_rate",
+                       "penalties", "evaluation", "pushed_down"):
             assert row["metrics"][metric] == r[metric], metric
+        for rate, published in row["metrics"]["rates"].items():
+            assert (published["numerator"], published["denominator"]) == (r[f"{rate}_num"], r[f"{rate}_den"])
+            assert published["value"] is None or 0 <= published["value"] <= 1
 
 
 async def test_evaluation_round_targets_ratings_and_close(quarter):

@@ -73,7 +73,21 @@ async def test_a_quarter_runs_and_the_same_seed_gives_the_same_list(tmp_path):
     assert first.actions["rate"] > 0 and first.notifications > 0
     rows = [LeagueRow.model_validate(r) for r in first.summary()["rows"]]
     assert {r.unit_kind for r in rows} == {"department", "street"}
-    assert any(r.listed == "red" for r in rows) and any(r.listed == "black" for r in rows)
+    # Every rate within 0..1 with its counts; no small unit listed by score; a middle band.
+    policy_min = 10
+    for r in rows:
+        for rate in r.rates.values():
+            assert rate.value is None or (0 <= rate.value <= 1 and rate.numerator <= rate.denominator)
+        assert r.score_interval[0] <= r.score <= r.score_interval[1]
+        by_score = [x for x in r.reasons if x.startswith("综合得分")]
+        if r.volume < policy_min:
+            assert not r.ranked and not by_score
+        if r.listed:
+            assert by_score or any(x.startswith("硬性规则") for x in r.reasons)
+    for kind in ("department", "street"):
+        ranked = [r for r in rows if r.unit_kind == kind and r.ranked]
+        by_score = [r for r in ranked if any(x.startswith("综合得分") for x in r.reasons)]
+        assert len(by_score) <= 2 * ((len(ranked) - 1) // 2)
     # The slow departments collect the penalties.
     penalties = {r.unit_id: r.penalties for r in rows if r.unit_kind == "department"}
     scenario = first.scenario
@@ -82,6 +96,12 @@ async def test_a_quarter_runs_and_the_same_seed_gives_the_same_list(tmp_path):
     assert f"{quarter} 红黑榜" in first.html.read_text(encoding="utf-8")
     figures = json.loads(first.json.read_text(encoding="utf-8"))
     assert figures["status"] == "published" and first.json.parent.name == f"{quarter}-seed11"
+    assert "score_interval" in figures["departments"][0] and 'class="error-bar"' in first.html.read_text(encoding="utf-8")
+    # The quarter's three monthly briefings, published and written beside the list.
+    assert [b.month for b in first.briefings] == sorted({i.reported_at.strftime("%Y-%m") for i in scenario.issues})
+    assert sum(b.issues for b in first.briefings) == 40
+    month = first.briefings[0].month
+    assert f"{month} 月度通报" in (first.html.parent / f"briefing-{month}.html").read_text(encoding="utf-8")
 
 
 async def test_a_quarter_that_has_begun_is_refused(tmp_path):

@@ -109,6 +109,7 @@ def schedules_apply(config: ConfigOpt = None) -> None:
     settings = load_settings(config)
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue))
     typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 Asia/Shanghai on 1 January, April, July, October)")
+    typer.echo("schedule whistle-monthly-briefing: applied (08:00 Asia/Shanghai on the 1st of each month)")
 
 
 @schedules_app.command("backfill")
@@ -145,7 +146,39 @@ def league_show(
         typer.echo(f"\n{period} {title}")
         for r in t[kind]:
             mark = {"red": "红榜", "black": "黑榜"}.get(r.get("listed") or "", "")
-            typer.echo(f"{r['rank']:>3} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f}  {mark}")
+            rank = f"{r['rank']:>3}" if r.get("ranked", True) else "  -"
+            lo, hi = r.get("score_interval") or (r["score"], r["score"])
+            note = "样本不足" if not r.get("ranked", True) else "；".join(r.get("reasons") or []) if r.get("listed") else ""
+            typer.echo(f"{rank} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f} [{lo:5.1f}–{hi:5.1f}] "
+                       f"n={r['volume']:<4} {mark} {note}".rstrip())
+        for a in t.get("adjustments") or []:
+            typer.echo(f"  调整 {a['kind']} {a['unit_id']} {a.get('issue_id') or a.get('community_id') or ''}: "
+                       f"{a['reason']} ({a['by']}, draft {a['draft']})")
+
+
+briefing_app = typer.Typer(no_args_is_help=True, help="The monthly briefing (月度通报).")
+app.add_typer(briefing_app, name="briefing")
+
+
+@briefing_app.command("show")
+def briefing_show(
+    month: str,
+    api_url: Annotated[str | None, typer.Option("--api-url")] = None,
+) -> None:
+    """Print a month's briefing (GET /v1/briefings/YYYY-MM)."""
+    from whistle.cli_issues import _call
+
+    b = _call("GET", f"/v1/briefings/{month}", api_url, None)
+    typer.echo(f"{month} 月度通报: {b['issues']} issues")
+    pct = lambda v: "   —" if v is None else f"{v * 100:3.0f}%"  # noqa: E731
+    for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
+        typer.echo(f"\n{title}: 派单 按时 超时 未办结 办结率 按时率 不满意 重复投诉")
+        for u in b[kind]:
+            typer.echo(f"  {u['name']:<14} {u['dispatched']:>4} {u['resolved_on_time']:>4} {u['resolved_late']:>4} "
+                       f"{u['still_open']:>4}  {pct(u['completion_rate'])}  {pct(u['on_time_rate'])} "
+                       f"{u['dissatisfied']:>3}/{u['answered']:<3} {u['repeat_complaints']:>4}")
+    typer.echo("\n高发类别: " + "，".join(f"{c['name']} {c['issues']}" for c in b["top_categories"]))
+    typer.echo("热点网格: " + "，".join(f"{h['community']}{h['name']} {h['issues']}" for h in b["hot_spots"]))
 
 @app.command()
 def simulate(

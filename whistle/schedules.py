@@ -1,4 +1,5 @@
-"""The quarterly Schedule: created or updated idempotently; past quarters can be backfilled."""
+"""The quarterly Schedule and the monthly briefing's: created or updated idempotently; past
+quarters can be backfilled."""
 
 from __future__ import annotations
 
@@ -43,15 +44,39 @@ def quarterly_schedule(task_queue: str) -> Schedule:
     )
 
 
-async def apply_schedules(client: Client, task_queue: str) -> str:
-    """Create the schedule, or bring an existing one to this definition. Returns what it did."""
-    schedule = quarterly_schedule(task_queue)
+BRIEFING_SCHEDULE_ID = "whistle-monthly-briefing"
+BRIEFING_FIRE_HOUR = 8  # 08:00 Asia/Shanghai on the first day of each month
+
+
+def monthly_briefing_schedule(task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow("MonthlyBriefingWorkflow", id=BRIEFING_SCHEDULE_ID, task_queue=task_queue),
+        spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(
+                day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(BRIEFING_FIRE_HOUR)],
+                minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+                comment="each month: the monthly briefing (月度通报) of the month just ended",
+            )],
+            time_zone_name=TIME_ZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=timedelta(days=7)),
+    )
+
+
+async def _apply(client: Client, schedule_id: str, schedule: Schedule) -> str:
     try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
+
+
+async def apply_schedules(client: Client, task_queue: str) -> str:
+    """Create the schedules, or bring existing ones to these definitions. Returns what it did
+    to the quarterly one (the monthly briefing's is applied alike)."""
+    await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue))
+    return await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue))
 
 
 def fire_time(quarter: str) -> datetime:

@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.quarterly import QuarterlyActivities
     from schemas.league import (
-        Announcement, ComputeRequest, DraftDecision, LeagueInput, LeagueState, NoAnswer, PeriodRequest, ReviewDraft,
+        Announcement, AppliedAdjustment, ComputeRequest, DraftDecision, LeagueInput, LeagueState, NoAnswer,
+        PeriodRequest, ReviewDraft,
     )
     from schemas.principal import Role
     from workflows.issue import _LOCAL, _RECORD, deadline_at, forbidden, not_allowed, notify
@@ -27,24 +28,34 @@ class LeagueTableWorkflow:
         self.s: LeagueState | None = None
         self._decision: ReviewDraft | None = None
         self._round_closed = False
+        self._adjusting = False
 
     @workflow.run
     async def run(self, input: LeagueInput) -> LeagueState:
+        # Drafts that apply the supervisor's adjustments, rank only units with enough issues and
+        # say what changed; executions begun before keep their comments-only review.
+        self._adjusting = workflow.patched("league-review-adjustments")
         if workflow.info().workflow_id != f"league-{input.period}":
             raise ApplicationError(f"workflow id must be league-{input.period}", type="BadWorkflowId", non_retryable=True)
         policy = input.policy or await workflow.execute_local_activity_method(QuarterlyActivities.league_policy, **_LOCAL)
         self.s = LeagueState(period=input.period, stage="waiting", policy=policy)
         await self._wait_for_rounds()
         comments: list[str] = []
+        adjustments: list[AppliedAdjustment] = []
         while True:
+            request = ComputeRequest(
+                period=input.period, weights=policy.resolved_weights(), red_size=policy.red_size,
+                black_size=policy.black_size, black_if_penalties_at_least=policy.black_if_penalties_at_least,
+                black_if_pushed_down_at_least=policy.black_if_pushed_down_at_least, comments=comments,
+                # Every run gets the minimum volume: it changes the activity's input, not the
+                # commands, so runs begun before it replay the same.
+                min_volume=policy.min_volume,
+            )
+            if self._adjusting:
+                request.adjustments, request.draft = adjustments, self.s.drafts + 1
+                request.previous = self.s.table.rows if self.s.table else None
             self.s.table = await workflow.execute_activity_method(
-                QuarterlyActivities.compute_league,
-                ComputeRequest(
-                    period=input.period, weights=policy.resolved_weights(), red_size=policy.red_size,
-                    black_size=policy.black_size, black_if_penalties_at_least=policy.black_if_penalties_at_least,
-                    black_if_pushed_down_at_least=policy.black_if_pushed_down_at_least, comments=comments,
-                ),
-                **_RECORD,
+                QuarterlyActivities.compute_league, request, **_RECORD
             )
             self.s.stage, self.s.drafts = "draft", self.s.drafts + 1
             self._log(f"draft {self.s.drafts} computed")
@@ -52,7 +63,12 @@ class LeagueTableWorkflow:
             if decision is None or decision.decision == DraftDecision.approve:
                 break
             comments.append(decision.comments)
-            self._log(f"sent back by {decision.actor.id}: {decision.comments}")
+            adjustments = adjustments + [
+                AppliedAdjustment(**a.model_dump(), by=decision.actor.id, draft=self.s.drafts, at=workflow.now())
+                for a in decision.adjustments
+            ]
+            self._log(f"sent back by {decision.actor.id}: {decision.comments}"
+                      + (f" ({len(decision.adjustments)} adjustments)" if decision.adjustments else ""))
         published_at = await workflow.execute_activity_method(
             QuarterlyActivities.publish_league, PeriodRequest(period=input.period), **_RECORD
         )
@@ -130,3 +146,9 @@ class LeagueTableWorkflow:
             raise not_allowed(f"no draft awaits review (the league table is {self.s.stage if self.s else 'starting'})")
         if self._decision is not None:
             raise not_allowed("a decision on this draft is already being applied")
+        if input.adjustments and not self._adjusting:
+            raise not_allowed("this league table began before adjustments existed: send it back with comments only")
+        units = {r.unit_id for r in self.s.table.rows} if self.s.table else set()
+        unknown = sorted({a.unit_id for a in input.adjustments} - units)
+        if unknown:
+            raise not_allowed(f"no unit {', '.join(unknown)} in this draft: adjustments name a listed department or street")

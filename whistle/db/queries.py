@@ -133,9 +133,11 @@ WHERE ratings.rated_at <= EXCLUDED.rated_at
 """
 
 # --------------------------------------------------------------------------- league table
-# Metrics of one period [$1, $2), ratings of the quarters $3, weights $4 (jsonb, by metric).
-# Each metric is 0..1, higher is better, NULL when there is nothing to measure; the score is
-# the weighted mean of the metrics present, times 100. docs/league.md shows these statements.
+# Metrics of one period [$1, $2), ratings of the quarters $3, weights $4 (jsonb, by metric),
+# the supervisor's adjustments $5 (jsonb array, '[]' for none). Every rate is numerator ÷
+# denominator (both returned as <rate>_num, <rate>_den), so it lies in 0..1, NULL when the
+# denominator is 0; the score is 100 × the weighted mean of the terms present.
+# docs/league.md shows these statements.
 _LEAGUE_SCORE = """
 SELECT m.*,
   round((100 * (
@@ -143,33 +145,75 @@ SELECT m.*,
     + coalesce(($4::jsonb->>'evaluation')::float8 * greatest(m.evaluation - 0.1 * m.pushed_down, 0), 0)
     + coalesce(($4::jsonb->>'on_time_accept')::float8 * m.on_time_accept, 0)
     + coalesce(($4::jsonb->>'on_time_resolve')::float8 * m.on_time_resolve, 0)
-    + coalesce(($4::jsonb->>'low_reopen')::float8 * (1 - least(m.reopen_rate, 1)), 0)
-    + coalesce(($4::jsonb->>'low_penalty')::float8 * (1 - least(m.penalties::float8 / nullif(m.volume, 0), 1)), 0)
+    + coalesce(($4::jsonb->>'low_reopen')::float8 * (1 - m.reopen_rate), 0)
+    + coalesce(($4::jsonb->>'low_penalty')::float8 * (1 - m.penalty_rate), 0)
   ) / nullif(
       ($4::jsonb->>'satisfaction')::float8 * (m.satisfaction IS NOT NULL)::int
     + ($4::jsonb->>'evaluation')::float8 * (m.evaluation IS NOT NULL)::int
     + ($4::jsonb->>'on_time_accept')::float8 * (m.on_time_accept IS NOT NULL)::int
     + ($4::jsonb->>'on_time_resolve')::float8 * (m.on_time_resolve IS NOT NULL)::int
     + ($4::jsonb->>'low_reopen')::float8 * (m.reopen_rate IS NOT NULL)::int
-    + ($4::jsonb->>'low_penalty')::float8 * (m.volume > 0)::int, 0))::numeric, 2)::float8 AS score
-FROM metrics m
+    + ($4::jsonb->>'low_penalty')::float8 * (m.penalty_rate IS NOT NULL)::int, 0))::numeric, 2)::float8 AS score
+FROM (
+    SELECT r.*,
+      r.on_time_accept_num::float8 / nullif(r.on_time_accept_den, 0) AS on_time_accept,
+      r.on_time_resolve_num::float8 / nullif(r.on_time_resolve_den, 0) AS on_time_resolve,
+      r.satisfaction_num::float8 / nullif(r.satisfaction_den, 0) AS satisfaction,
+      r.reopen_rate_num::float8 / nullif(r.reopen_rate_den, 0) AS reopen_rate,
+      r.penalty_rate_num::float8 / nullif(r.penalty_rate_den, 0) AS penalty_rate,
+      r.evaluation_num::float8 / nullif(r.evaluation_den, 0) AS evaluation
+    FROM counts r
+) m
 """
 
-# The communities' ratings of each unit in the period's quarters.
-_RATINGS = """), ev AS (
-    SELECT target_id AS unit_id, avg((responsiveness + quality + attitude) / 15.0)::float8 AS evaluation,
-           count(*) FILTER (WHERE pushed_down) AS pushed_down
-    FROM ratings WHERE quarter = ANY($3) GROUP BY target_id
-), metrics AS ("""
+# The supervisor's adjustments: issues taken out of a unit's figures, ratings voided or corrected.
+_ADJUSTMENTS = """WITH adjustment AS (
+    SELECT a.value AS a, a.ordinality AS n FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY a
+), excluded AS (
+    SELECT a->>'unit_id' AS unit_id, a->>'issue_id' AS issue_id FROM adjustment WHERE a->>'kind' = 'exclude_issue'
+), """
 
-LEAGUE_DEPARTMENTS = """
-WITH work AS (
-    SELECT department_id AS unit_id, issue_id, status, accepted_at, accept_due, resolved_at, resolve_due
-    FROM assignments WHERE assigned_at >= $1 AND assigned_at < $2
+# Satisfaction is the residents' word: feedback by a resident on an issue that has one to ask
+# (a reporter; not a grid patrol's own finding).
+_RESIDENT_FEEDBACK = """), resident_feedback AS (
+    SELECT e.issue_id, (e.detail->>'satisfied')::boolean AS satisfied
+    FROM issue_events e JOIN issues i ON i.issue_id = e.issue_id
+    WHERE e.kind = 'feedback' AND e.actor_role = 'resident'
+      AND coalesce((i.snapshot->>'has_reporter')::boolean, false) AND i.channel <> 'patrol'
+"""
+
+# The communities' ratings of each unit in the period's quarters, as adjusted (the latest
+# correction of a rating wins; a voided rating does not count).
+_RATINGS = """), rated AS (
+    SELECT r.target_id, coalesce((c.a->>'responsiveness')::int, r.responsiveness) AS responsiveness,
+           coalesce((c.a->>'quality')::int, r.quality) AS quality, coalesce((c.a->>'attitude')::int, r.attitude) AS attitude,
+           coalesce((c.a->>'pushed_down')::boolean, r.pushed_down) AS pushed_down
+    FROM ratings r
+    LEFT JOIN LATERAL (
+        SELECT x.a FROM adjustment x
+        WHERE x.a->>'kind' = 'correct_rating' AND x.a->>'unit_id' = r.target_id AND x.a->>'community_id' = r.community_id
+          AND coalesce(x.a->>'quarter', r.quarter) = r.quarter
+        ORDER BY x.n DESC LIMIT 1
+    ) c ON true
+    WHERE r.quarter = ANY($3) AND NOT EXISTS (
+        SELECT 1 FROM adjustment x
+        WHERE x.a->>'kind' = 'void_rating' AND x.a->>'unit_id' = r.target_id AND x.a->>'community_id' = r.community_id
+          AND coalesce(x.a->>'quarter', r.quarter) = r.quarter)
+), ev AS (
+    SELECT target_id AS unit_id, sum(responsiveness + quality + attitude) AS points, count(*) AS ratings,
+           stddev_samp((responsiveness + quality + attitude) / 15.0)::float8 AS spread,
+           count(*) FILTER (WHERE pushed_down) AS pushed_down
+    FROM rated GROUP BY target_id
+), counts AS ("""
+
+LEAGUE_DEPARTMENTS = _ADJUSTMENTS + """work AS (
+    SELECT a.department_id AS unit_id, a.issue_id, a.status, a.accepted_at, a.accept_due, a.resolved_at, a.resolve_due
+    FROM assignments a WHERE a.assigned_at >= $1 AND a.assigned_at < $2
+      AND NOT EXISTS (SELECT 1 FROM excluded x WHERE x.unit_id = a.department_id AND x.issue_id = a.issue_id)
 ), issues_of AS (
     SELECT DISTINCT unit_id, issue_id FROM work
 ), pen AS (
-    SELECT p.unit_id, count(*) AS penalties,
+    SELECT p.unit_id, count(*) AS penalties, count(DISTINCT p.issue_id) AS penalised,
            count(*) FILTER (WHERE p.kind = 'accept_overdue') AS accept_missed,
            count(*) FILTER (WHERE p.kind = 'resolve_overdue') AS resolve_missed
     FROM penalties p JOIN issues_of w ON w.issue_id = p.issue_id AND w.unit_id = p.unit_id
@@ -179,63 +223,79 @@ WITH work AS (
            count(*) FILTER (WHERE accepted_at <= accept_due) AS accepted_on_time,
            count(*) FILTER (WHERE resolved_at <= resolve_due) AS resolved_on_time
     FROM work GROUP BY unit_id
-), fb AS (
-    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE (e.detail->>'satisfied')::boolean) AS satisfied
+""" + _RESIDENT_FEEDBACK + """), fb AS (
+    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE f.satisfied) AS satisfied
     FROM (SELECT DISTINCT unit_id, issue_id FROM work WHERE status <> 'withdrawn') w
-    JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'feedback'
+    JOIN resident_feedback f ON f.issue_id = w.issue_id
     GROUP BY w.unit_id
 ), reo AS (
-    SELECT w.unit_id, count(*) AS reopens
-    FROM issues_of w JOIN issue_events e
-      ON e.issue_id = w.issue_id AND e.kind = 'reopened' AND e.detail->'units' ? w.unit_id
+    SELECT w.unit_id, count(*) AS resolved,
+           count(*) FILTER (WHERE EXISTS (
+               SELECT 1 FROM issue_events e
+               WHERE e.issue_id = w.issue_id AND e.kind = 'reopened' AND e.detail->'units' ? w.unit_id)) AS reopened
+    FROM (SELECT DISTINCT unit_id, issue_id FROM work WHERE resolved_at IS NOT NULL) w
     GROUP BY w.unit_id
 """ + _RATINGS + """
     SELECT d.id AS unit_id, d.name, coalesce(vol.volume, 0)::int AS volume,
-      vol.accepted_on_time::float8 / nullif(vol.accepted_on_time + coalesce(pen.accept_missed, 0), 0) AS on_time_accept,
-      vol.resolved_on_time::float8 / nullif(vol.resolved_on_time + coalesce(pen.resolve_missed, 0), 0) AS on_time_resolve,
-      fb.satisfied::float8 / nullif(fb.answers, 0) AS satisfaction,
-      coalesce(reo.reopens, 0)::float8 / nullif(vol.volume, 0) AS reopen_rate,
-      coalesce(pen.penalties, 0)::int AS penalties,
-      ev.evaluation, coalesce(ev.pushed_down, 0)::int AS pushed_down
+      coalesce(vol.accepted_on_time, 0)::int AS on_time_accept_num,
+      (coalesce(vol.accepted_on_time, 0) + coalesce(pen.accept_missed, 0))::int AS on_time_accept_den,
+      coalesce(vol.resolved_on_time, 0)::int AS on_time_resolve_num,
+      (coalesce(vol.resolved_on_time, 0) + coalesce(pen.resolve_missed, 0))::int AS on_time_resolve_den,
+      coalesce(fb.satisfied, 0)::int AS satisfaction_num, coalesce(fb.answers, 0)::int AS satisfaction_den,
+      coalesce(reo.reopened, 0)::int AS reopen_rate_num, coalesce(reo.resolved, 0)::int AS reopen_rate_den,
+      coalesce(pen.penalised, 0)::int AS penalty_rate_num, coalesce(vol.volume, 0)::int AS penalty_rate_den,
+      coalesce(ev.points, 0)::int AS evaluation_num, (15 * coalesce(ev.ratings, 0))::int AS evaluation_den,
+      ev.spread AS evaluation_sd,
+      coalesce(pen.penalties, 0)::int AS penalties, coalesce(ev.pushed_down, 0)::int AS pushed_down
     FROM units d
     LEFT JOIN vol ON vol.unit_id = d.id LEFT JOIN pen ON pen.unit_id = d.id LEFT JOIN fb ON fb.unit_id = d.id
     LEFT JOIN reo ON reo.unit_id = d.id LEFT JOIN ev ON ev.unit_id = d.id
-    WHERE d.level = 'department' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.evaluation IS NOT NULL)
+    WHERE d.level = 'department' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.ratings > 0)
 )
 """ + _LEAGUE_SCORE + " ORDER BY score DESC, unit_id"
 
-LEAGUE_STREETS = """
-WITH work AS (
-    SELECT i.street_id AS unit_id, i.issue_id, i.overdue, i.stage IN ('feedback', 'review', 'closed') AS resolved
-    FROM issues i
-    WHERE i.created_at >= $1 AND i.created_at < $2
+# A street is measured on what it controls: its own handling of the issues that reached it
+# (dispatched, resolved or passed on by its handling deadline). Departments' work is theirs.
+LEAGUE_STREETS = _ADJUSTMENTS + """reached AS (
+    SELECT i.street_id AS unit_id, i.issue_id FROM issues i
+    WHERE i.created_at >= $1 AND i.created_at < $2 AND i.street_id IS NOT NULL
       AND EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.issue_id AND e.stage_to = 'street')
+      AND NOT EXISTS (SELECT 1 FROM excluded x WHERE x.unit_id = i.street_id AND x.issue_id = i.issue_id)
+), work AS (
+    SELECT r.unit_id, r.issue_id,
+      EXISTS (SELECT 1 FROM penalties p
+              WHERE p.issue_id = r.issue_id AND p.unit_id = r.unit_id AND p.kind = 'handle_overdue') AS missed,
+      EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = r.issue_id AND e.stage_from = 'street') AS handled,
+      EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = r.issue_id AND e.stage_to = 'feedback') AS resolved,
+      EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = r.issue_id AND e.kind = 'reopened') AS reopened
+    FROM reached r
 ), pen AS (
-    SELECT p.unit_id, count(*) AS penalties, count(*) FILTER (WHERE p.kind = 'handle_overdue') AS handle_missed
+    SELECT p.unit_id, count(*) AS penalties, count(DISTINCT p.issue_id) AS penalised
     FROM penalties p JOIN work w ON w.issue_id = p.issue_id AND w.unit_id = p.unit_id
     GROUP BY p.unit_id
 ), vol AS (
-    SELECT unit_id, count(*) AS volume, count(*) FILTER (WHERE resolved) AS resolved,
-           count(*) FILTER (WHERE resolved AND NOT overdue) AS resolved_on_time
+    SELECT unit_id, count(*) AS volume,
+           count(*) FILTER (WHERE handled AND NOT missed) AS handled_on_time,
+           count(*) FILTER (WHERE handled OR missed) AS handling_done,
+           count(*) FILTER (WHERE resolved) AS resolved, count(*) FILTER (WHERE resolved AND reopened) AS reopened
     FROM work GROUP BY unit_id
-), fb AS (
-    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE (e.detail->>'satisfied')::boolean) AS satisfied
-    FROM work w JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'feedback' GROUP BY w.unit_id
-), reo AS (
-    SELECT w.unit_id, count(*) AS reopens
-    FROM work w JOIN issue_events e ON e.issue_id = w.issue_id AND e.kind = 'reopened' GROUP BY w.unit_id
+""" + _RESIDENT_FEEDBACK + """), fb AS (
+    SELECT w.unit_id, count(*) AS answers, count(*) FILTER (WHERE f.satisfied) AS satisfied
+    FROM work w JOIN resident_feedback f ON f.issue_id = w.issue_id GROUP BY w.unit_id
 """ + _RATINGS + """
     SELECT s.id AS unit_id, s.name, coalesce(vol.volume, 0)::int AS volume,
-      greatest(1 - coalesce(pen.handle_missed, 0)::float8 / nullif(vol.volume, 0), 0) AS on_time_accept,
-      vol.resolved_on_time::float8 / nullif(vol.resolved, 0) AS on_time_resolve,
-      fb.satisfied::float8 / nullif(fb.answers, 0) AS satisfaction,
-      coalesce(reo.reopens, 0)::float8 / nullif(vol.volume, 0) AS reopen_rate,
-      coalesce(pen.penalties, 0)::int AS penalties,
-      ev.evaluation, coalesce(ev.pushed_down, 0)::int AS pushed_down
+      coalesce(vol.handled_on_time, 0)::int AS on_time_accept_num, coalesce(vol.handling_done, 0)::int AS on_time_accept_den,
+      0 AS on_time_resolve_num, 0 AS on_time_resolve_den,
+      coalesce(fb.satisfied, 0)::int AS satisfaction_num, coalesce(fb.answers, 0)::int AS satisfaction_den,
+      coalesce(vol.reopened, 0)::int AS reopen_rate_num, coalesce(vol.resolved, 0)::int AS reopen_rate_den,
+      coalesce(pen.penalised, 0)::int AS penalty_rate_num, coalesce(vol.volume, 0)::int AS penalty_rate_den,
+      coalesce(ev.points, 0)::int AS evaluation_num, (15 * coalesce(ev.ratings, 0))::int AS evaluation_den,
+      ev.spread AS evaluation_sd,
+      coalesce(pen.penalties, 0)::int AS penalties, coalesce(ev.pushed_down, 0)::int AS pushed_down
     FROM units s
     LEFT JOIN vol ON vol.unit_id = s.id LEFT JOIN pen ON pen.unit_id = s.id LEFT JOIN fb ON fb.unit_id = s.id
-    LEFT JOIN reo ON reo.unit_id = s.id LEFT JOIN ev ON ev.unit_id = s.id
-    WHERE s.level = 'street' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.evaluation IS NOT NULL)
+    LEFT JOIN ev ON ev.unit_id = s.id
+    WHERE s.level = 'street' AND (vol.volume > 0 OR pen.penalties > 0 OR ev.ratings > 0)
 )
 """ + _LEAGUE_SCORE + " ORDER BY score DESC, unit_id"
 
@@ -249,10 +309,11 @@ WHERE league_tables.status = 'draft'
 """
 DELETE_LEAGUE_DRAFT = "DELETE FROM league_tables WHERE period = $1 AND status = 'draft'"
 UPSERT_PUBLICATION = """
-INSERT INTO league_publications (period, status, weights, comments, computed_at)
-VALUES ($1, 'draft', $2, $3, $4)
+INSERT INTO league_publications (period, status, weights, comments, computed_at, draft, min_volume, adjustments, changes)
+VALUES ($1, 'draft', $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (period) DO UPDATE SET weights = EXCLUDED.weights, comments = EXCLUDED.comments,
-  computed_at = EXCLUDED.computed_at
+  computed_at = EXCLUDED.computed_at, draft = EXCLUDED.draft, min_volume = EXCLUDED.min_volume,
+  adjustments = EXCLUDED.adjustments, changes = EXCLUDED.changes
 WHERE league_publications.status = 'draft'
 """
 PUBLISH_LEAGUE = """
@@ -264,4 +325,77 @@ UPDATE league_tables SET status = 'published' WHERE period = (SELECT period FROM
 """
 MARK_ANNOUNCED = "UPDATE league_publications SET announced_at = coalesce(announced_at, $2) WHERE period = $1"
 SELECT_PUBLICATION = "SELECT * FROM league_publications WHERE period = $1"
-SELECT_LEAGUE_ROWS = "SELECT * FROM league_tables WHERE period = $1 ORDER BY unit_kind, rank"
+# Ranked units first, by rank; then the unranked (样本不足), by id.
+SELECT_LEAGUE_ROWS = "SELECT * FROM league_tables WHERE period = $1 ORDER BY unit_kind, rank = 0, rank, unit_id"
+
+# --------------------------------------------------------------------------- monthly briefing
+# The month [$1, $2), every figure as it stood at the month's end. docs/briefing.md shows these.
+# Satisfaction is the residents' word (as in the league): a resident's answer on an issue with a
+# reporter, not a grid patrol's own finding. A repeat complaint is an issue whose category was
+# reported at the same grid within the 30 days before it.
+_BRIEFING_ANSWERS = """
+), answers AS (
+    SELECT e.issue_id, bool_or(NOT (e.detail->>'satisfied')::boolean) AS dissatisfied
+    FROM issue_events e JOIN issues i ON i.issue_id = e.issue_id
+    WHERE e.kind = 'feedback' AND e.actor_role = 'resident' AND e.at < $2
+      AND coalesce((i.snapshot->>'has_reporter')::boolean, false) AND i.channel <> 'patrol'
+    GROUP BY e.issue_id
+)
+SELECT u.id AS unit_id, u.name, count(*)::int AS dispatched,
+  count(*) FILTER (WHERE w.resolved AND NOT w.late)::int AS resolved_on_time,
+  count(*) FILTER (WHERE w.resolved AND w.late)::int AS resolved_late,
+  count(*) FILTER (WHERE NOT w.resolved)::int AS still_open,
+  count(f.issue_id)::int AS answered,
+  count(*) FILTER (WHERE f.dissatisfied)::int AS dissatisfied,
+  count(*) FILTER (WHERE EXISTS (
+      SELECT 1 FROM issues i JOIN issues o ON o.category = i.category AND o.grid_id = i.grid_id
+        AND o.created_at < i.created_at AND o.created_at >= i.created_at - interval '30 days'
+      WHERE i.issue_id = w.issue_id))::int AS repeat_complaints
+FROM work w JOIN units u ON u.id = w.unit_id LEFT JOIN answers f ON f.issue_id = w.issue_id
+GROUP BY u.id, u.name ORDER BY dispatched DESC, u.id
+"""
+
+# Departments: the issues dispatched to them in the month. Resolved: an assignment of the month
+# resolved before its end; late: resolved after its deadline, or a missed resolve deadline.
+BRIEFING_DEPARTMENTS = """
+WITH work AS (
+    SELECT a.department_id AS unit_id, a.issue_id,
+      coalesce(bool_or(a.resolved_at < $2), false) AS resolved,
+      coalesce(bool_or(a.resolved_at < $2 AND a.resolved_at > a.resolve_due), false)
+        OR EXISTS (SELECT 1 FROM penalties p WHERE p.issue_id = a.issue_id AND p.unit_id = a.department_id
+                   AND p.kind = 'resolve_overdue' AND p.recorded_at < $2) AS late
+    FROM assignments a WHERE a.assigned_at >= $1 AND a.assigned_at < $2
+    GROUP BY a.department_id, a.issue_id""" + _BRIEFING_ANSWERS
+
+# Streets: the issues created in the month in the street's territory. Resolved: it reached
+# feedback or was closed before the month's end; late: a deadline missed by the street or a
+# unit under it (area, community, grid) — the departments' lateness is theirs.
+BRIEFING_STREETS = """
+WITH work AS (
+    SELECT i.street_id AS unit_id, i.issue_id,
+      EXISTS (SELECT 1 FROM issue_events e WHERE e.issue_id = i.issue_id
+              AND e.stage_to IN ('feedback', 'closed') AND e.at < $2) AS resolved,
+      EXISTS (SELECT 1 FROM penalties p JOIN units pu ON pu.id = p.unit_id
+              WHERE p.issue_id = i.issue_id AND pu.level <> 'department' AND p.recorded_at < $2) AS late
+    FROM issues i WHERE i.created_at >= $1 AND i.created_at < $2 AND i.street_id IS NOT NULL""" + _BRIEFING_ANSWERS
+
+BRIEFING_ISSUES = "SELECT count(*)::int FROM issues WHERE created_at >= $1 AND created_at < $2"
+# The month's most reported categories and the grids with most issues ($3: how many).
+BRIEFING_TOP_CATEGORIES = """
+SELECT i.category, coalesce(c.name, i.category) AS name, count(*)::int AS issues
+FROM issues i LEFT JOIN categories c ON c.id = i.category
+WHERE i.created_at >= $1 AND i.created_at < $2
+GROUP BY i.category, c.name ORDER BY issues DESC, i.category LIMIT $3
+"""
+BRIEFING_HOT_SPOTS = """
+SELECT i.grid_id, coalesce(g.name, i.grid_id) AS name, coalesce(c.name, '') AS community, count(*)::int AS issues
+FROM issues i LEFT JOIN units g ON g.id = i.grid_id LEFT JOIN units c ON c.id = g.parent_id
+WHERE i.created_at >= $1 AND i.created_at < $2
+GROUP BY i.grid_id, g.name, c.name ORDER BY issues DESC, i.grid_id LIMIT $3
+"""
+UPSERT_BRIEFING = """
+INSERT INTO briefings (month, body, computed_at) VALUES ($1, $2, $3)
+ON CONFLICT (month) DO UPDATE SET body = EXCLUDED.body, computed_at = EXCLUDED.computed_at
+"""
+MARK_BRIEFING_ANNOUNCED = "UPDATE briefings SET announced_at = coalesce(announced_at, $2) WHERE month = $1"
+SELECT_BRIEFING = "SELECT * FROM briefings WHERE month = $1"

@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 from activities.notifier import MemoryNotifier
+from api.briefing import render_briefing
 from api.league import render_page, table_of
+from schemas.briefing import Briefing, BriefingInput, month_of
 from schemas.evaluation import EvaluationInput
 from schemas.issue import IssueState
 from schemas.league import LeagueInput, LeagueState
@@ -33,6 +35,7 @@ from whistle.simulation.clock import Clock
 from whistle.simulation.scenario import STEP, OfficeHours, Scenario, build_scenario
 from whistle.temporal import data_converter, ensure_search_attributes, quiet_runtime
 from whistle.workdays import WorkingCalendar
+from workflows.briefing import MonthlyBriefingWorkflow
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
 
@@ -54,6 +57,7 @@ class Simulation:
     skipping: float  # seconds while the server moved its clock and fired the timers on the way
     html: Path
     json: Path
+    briefings: list[Briefing]
 
     def summary(self) -> dict[str, Any]:
         """What the seed decides: the same seed gives the same summary."""
@@ -67,6 +71,7 @@ class Simulation:
             "outcomes": dict(sorted(self.outcomes.items())),
             "actions": dict(sorted(self.actions.items())),
             "rows": [r.model_dump(mode="json") for r in table.rows] if table else [],
+            "briefings": [b.model_dump(mode="json", exclude={"computed_at", "announced_at"}) for b in self.briefings],
         }
 
 
@@ -138,6 +143,14 @@ async def simulate(
                     + [schedule(), people.communities(quarter, opens + STEP), people.supervisor(quarter, opens + STEP)],
                     on_step=step,
                 )
+                # The quarter's monthly briefings, as the monthly Schedule publishes them on the
+                # 1st of the next month (figures as they stood at each month's end).
+                briefings = [
+                    await env.client.execute_workflow(
+                        MonthlyBriefingWorkflow.run, BriefingInput(month=month), id=f"briefing-{month}",
+                        task_queue=task_queue)
+                    for month in months_between(start, end, j.timezone)
+                ]
             states: list[IssueState] = results[: len(scenario.issues)]
             league: LeagueState = results[-1]
             table = await table_of(pool, quarter)
@@ -149,10 +162,13 @@ async def simulate(
         html_path.write_text(render_page(table), encoding="utf-8")
         json_path = out_dir / f"league-{quarter}.json"
         json_path.write_text(json.dumps(table, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        for b in briefings:
+            (out_dir / f"briefing-{b.month}.html").write_text(render_briefing(b), encoding="utf-8")
+            (out_dir / f"briefing-{b.month}.json").write_text(b.model_dump_json(indent=2), encoding="utf-8")
         sim = Simulation(
             scenario=scenario, league=league, outcomes=Counter(s.outcome.value for s in states if s.outcome),
             actions=people.actions, notifications=len(notifier.sent), steps=clock.steps, acting=clock.acting, skipping=clock.skipping,
-            seconds=time.monotonic() - began, html=html_path, json=json_path,
+            seconds=time.monotonic() - began, html=html_path, json=json_path, briefings=briefings,
         )
         (out_dir / "summary.json").write_text(json.dumps(sim.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
         if before_shutdown is not None:
@@ -160,3 +176,14 @@ async def simulate(
         return sim
     finally:
         await env.shutdown()
+
+
+def months_between(start: datetime, end: datetime, tz: str) -> list[str]:
+    """The months `YYYY-MM` that begin in [start, end)."""
+    months, at = [], start
+    while at < end:
+        month = month_of(at, tz)
+        if month not in months:
+            months.append(month)
+        at += timedelta(days=28)
+    return months
