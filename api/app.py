@@ -70,7 +70,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
     from whistle.codec import EncryptionCodec
     from whistle.db.pool import open_pool
     from whistle.jurisdiction import load_jurisdiction
-    from whistle.temporal import connect
+    from whistle.temporal import connect_settings
 
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the API reads the read model")
@@ -78,10 +78,11 @@ def app_from_settings(settings: Settings) -> FastAPI:
         raise SystemExit("WHISTLE_TOKEN_SECRET is not set: feedback tokens must survive restarts")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     keyring = settings.keyring()
+    settings.actor_key_ring()  # fail at start, not at the first action
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace, keyring)
+        client = await connect_settings(settings)
         async with open_pool(settings.database_url) as pool:
             app.state.deps = build_deps(settings, client, pool, jurisdiction)
             yield

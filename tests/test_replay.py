@@ -10,16 +10,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from schemas.issue import IssueWorkflowInput
-from tests.conftest import CONVERTER, issue_worker
+from tests.conftest import TEST_KEYRING, issue_worker
 from tests.record_history import drive
+from whistle.temporal import data_converter
 from workflows.issue import IssueWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
-    # With the codec: payloads recorded before it pass through decode unchanged.
-    return Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER)
+    # With the codec; payloads recorded before it pass through decode unchanged (strict=False,
+    # for this Replayer only: workers and clients refuse them).
+    return Replayer(workflows=[IssueWorkflow], data_converter=data_converter(TEST_KEYRING, strict=False))
 
 
 def test_recorded_histories_exist():

@@ -65,7 +65,7 @@ def search_attributes(config: ConfigOpt = None) -> None:
 
     async def run() -> list[str]:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await ensure_search_attributes(client, settings.temporal_namespace)
+        return await ensure_search_attributes(client, client.namespace)
 
     added = asyncio.run(run())
     typer.echo(f"added: {', '.join(added)}" if added else "all search attributes already registered")
@@ -92,10 +92,10 @@ app.add_typer(schedules_app, name="schedules")
 
 
 def _with_client(settings, fn):
-    from whistle.temporal import connect
+    from whistle.temporal import connect_settings
 
     async def run():
-        client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
+        client = await connect_settings(settings, actors=bool(settings.actor_keys or settings.actor_key_file))
         return await fn(client)
 
     return asyncio.run(run())

@@ -2,8 +2,12 @@
 encrypted before it leaves the process, so workflow history on the server holds ciphertext.
 
 Keys are a keyring of (key id, 256-bit key); the first encrypts, all decrypt, so after a
-rotation old payloads still decrypt. The key id travels in the payload's metadata. Payloads
-written without the codec pass through decode unchanged (histories recorded before it).
+rotation old payloads still decrypt. The key id travels in the payload's metadata.
+
+A payload that was not encrypted is refused at decode (`strict`, every client and worker of
+whistle): anyone who reaches Temporal's frontend could write one, and AES-GCM only proves
+integrity when nothing else is accepted. Only the Replayer of histories recorded before the
+codec reads them with `strict=False`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,33 @@ class KeyringError(ValueError):
     pass
 
 
+def parse_key_entries(text: str) -> list[tuple[str, bytes]]:
+    """`kid:base64key` entries separated by commas or new lines ('#' starts a comment line)."""
+    keys = []
+    for entry in re.split(r"[,\n]", text):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        if not sep:
+            raise KeyringError("a key entry is 'kid:base64key'")
+        if not _KEY_ID.match(key_id.strip()):
+            raise KeyringError(f"key id {key_id.strip()!r}: letters, digits, '_.-', at most 32")
+        try:
+            keys.append((key_id.strip(), base64.b64decode(encoded.strip(), validate=True)))
+        except ValueError:
+            raise KeyringError(f"key {key_id.strip()!r} is not valid base64") from None
+    return keys
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create a file readable by its owner only, with that mode from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 class Keyring:
     def __init__(self, keys: Sequence[tuple[str, bytes]]):
         if not keys:
@@ -42,19 +73,7 @@ class Keyring:
     @classmethod
     def parse(cls, text: str) -> Keyring:
         """`kid:base64key` entries separated by commas or new lines; the first is active."""
-        keys = []
-        for entry in re.split(r"[,\n]", text):
-            entry = entry.strip()
-            if not entry or entry.startswith("#"):
-                continue
-            key_id, sep, encoded = entry.partition(":")
-            if not sep:
-                raise KeyringError("a key entry is 'kid:base64key'")
-            try:
-                keys.append((key_id.strip(), base64.b64decode(encoded.strip(), validate=True)))
-            except ValueError:
-                raise KeyringError(f"key {key_id.strip()!r} is not valid base64") from None
-        return cls(keys)
+        return cls(parse_key_entries(text))
 
     @staticmethod
     def new_entry(key_id: str) -> str:
@@ -78,16 +97,17 @@ def load_keyring(keys: str | None, key_file: Path | None) -> Keyring:
 def ensure_key_file(path: Path) -> Path:
     """A key file for `whistle dev`, made once (0600) and kept with the data."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(Keyring.new_entry("dev-1") + "\n")
+        write_secret(path, Keyring.new_entry("dev-1") + "\n")
     return path
 
 
+class UnencryptedPayload(KeyringError):
+    pass
+
+
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keyring: Keyring):
-        self.keyring = keyring
+    def __init__(self, keyring: Keyring, strict: bool = True):
+        self.keyring, self.strict = keyring, strict
 
     async def encode(self, payloads: Iterable[Payload]) -> list[Payload]:
         key_id = self.keyring.active_id
@@ -103,6 +123,8 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
+                if self.strict:
+                    raise UnencryptedPayload("a payload that was not encrypted with the keyring is refused")
                 out.append(p)
                 continue
             key_id = p.metadata["encryption-key-id"].decode()
