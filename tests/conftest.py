@@ -38,7 +38,7 @@ TEST_KEYRING = Keyring.parse(TEST_KEY_ENTRY)
 CONVERTER = data_converter(TEST_KEYRING)
 # Tests' clients attest their updates, as the API does; their workers check (whistle.attest).
 TEST_ACTOR_KEYS = ActorKeys.parse(Keyring.new_entry("test-actor-1"))
-ATTESTATION = [ActorAttestation(TEST_ACTOR_KEYS)]
+ATTESTATION = [ActorAttestation(TEST_ACTOR_KEYS, TEST_KEYRING)]
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from whistle.codec import KeyringError, parse_key_entries, write_secret
+from whistle.codec import ENCODING, Keyring, KeyringError, parse_key_entries, write_secret
 
 HEADER = "whistle_actor"  # the `temporal` CLI takes `--headers whistle_actor='"kid:mac"'`
 _MIN_KEY_BYTES = 32
@@ -152,31 +152,37 @@ def header_payload(attestation: str) -> Payload:
     return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(attestation).encode())
 
 
-def header_value(payload: Payload | None) -> str | None:
+def header_value(payload: Payload | None, keyring: Keyring | None) -> str | None:
+    """The attestation in the header: plain JSON as whistle's clients send it, or encrypted by
+    the codec server, as the `temporal` CLI sends headers when TEMPORAL_CODEC_ENDPOINT is set."""
     if payload is None:
         return None
     try:
+        if payload.metadata.get("encoding") == ENCODING and keyring is not None:
+            payload = keyring.open(payload)
         value = json.loads(payload.data)
-    except ValueError:
+    except Exception:  # not JSON, an unknown key id, a payload that fails authentication
         return None
     return value if isinstance(value, str) else None
 
 
 # ---------------------------------------------------------------------------------- interceptors
 class ActorAttestation(client.Interceptor, Interceptor):
-    def __init__(self, keys: ActorKeys):
-        self.keys = keys
+    """`keyring`: the payload keyring, to read headers the codec server encrypted."""
+
+    def __init__(self, keys: ActorKeys, keyring: Keyring | None = None):
+        self.keys, self.keyring = keys, keyring
 
     def intercept_client(self, next: client.OutboundInterceptor) -> client.OutboundInterceptor:
         return _SigningOutbound(next, self.keys)
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        keys = self.keys
+        keys, keyring = self.keys, self.keyring
 
         class _Checking(WorkflowInboundInterceptor):
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
                 wid = workflow.info().workflow_id
-                if not keys.verify(wid, input.update, input.args, header_value(input.headers.get(HEADER))):
+                if not keys.verify(wid, input.update, input.args, header_value(input.headers.get(HEADER), keyring)):
                     raise ApplicationError(
                         f"update {input.update!r} is not attested: actors are accepted only from the "
                         "API gateway or a holder of the actor key (see `whistle actor sign`)",

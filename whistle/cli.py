@@ -198,3 +198,29 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+actor_app = typer.Typer(no_args_is_help=True, help="Actor attestation for updates sent with the `temporal` CLI.")
+app.add_typer(actor_app, name="actor")
+
+
+@actor_app.command("sign")
+def actor_sign(
+    workflow_id: Annotated[str, typer.Option("--workflow-id", "-w")],
+    name: Annotated[str, typer.Option("--name", help="the update, e.g. urge")],
+    input: Annotated[str, typer.Option("--input", "-i", help="the update's input: one JSON object")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print the `--headers` value that attests this update's actor (needs WHISTLE_ACTOR_KEYS or
+    WHISTLE_ACTOR_KEY_FILE): `temporal workflow update execute -w ID --name N --input "$IN"
+    --headers "$(whistle actor sign -w ID --name N --input "$IN")"`."""
+    import json
+
+    from whistle.attest import HEADER
+
+    try:
+        keys = load_settings(config).actor_key_ring()
+        data = json.loads(input)
+    except ValueError as exc:  # no key, a bad key, input that is not JSON
+        _fail(str(exc))
+    typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")

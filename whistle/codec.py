@@ -6,8 +6,11 @@ rotation old payloads still decrypt. The key id travels in the payload's metadat
 
 A payload that was not encrypted is refused at decode (`strict`, every client and worker of
 whistle): anyone who reaches Temporal's frontend could write one, and AES-GCM only proves
-integrity when nothing else is accepted. Only the Replayer of histories recorded before the
-codec reads them with `strict=False`.
+integrity when nothing else is accepted. Refused means replaced by REFUSED, a JSON string that
+no input model accepts: an update carrying it is rejected (its validator never sees it) and the
+workflow goes on. Raising instead would fail the whole workflow task, again at every retry, and
+let anyone on the network wedge any issue with one update. Only the Replayer of histories
+recorded before the codec reads plain payloads as they are (`strict=False`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 ENCODING = b"binary/encrypted"
+REFUSED_TEXT = "refused: this payload was not encrypted with the keyring"
+REFUSED = Payload(metadata={"encoding": b"json/plain"}, data=f'"{REFUSED_TEXT}"'.encode())
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
@@ -79,6 +84,14 @@ class Keyring:
     def new_entry(key_id: str) -> str:
         return f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
 
+    def open(self, p: Payload) -> Payload:
+        """The payload an encrypted payload holds (raises if it fails authentication)."""
+        key_id = p.metadata["encryption-key-id"].decode()
+        plain = self.cipher(key_id).decrypt(p.data[:12], p.data[12:], key_id.encode())
+        decoded = Payload()
+        decoded.ParseFromString(plain)
+        return decoded
+
     def cipher(self, key_id: str) -> AESGCM:
         try:
             return self._ciphers[key_id]
@@ -101,10 +114,6 @@ def ensure_key_file(path: Path) -> Path:
     return path
 
 
-class UnencryptedPayload(KeyringError):
-    pass
-
-
 class EncryptionCodec(PayloadCodec):
     def __init__(self, keyring: Keyring, strict: bool = True):
         self.keyring, self.strict = keyring, strict
@@ -123,13 +132,7 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
-                if self.strict:
-                    raise UnencryptedPayload("a payload that was not encrypted with the keyring is refused")
-                out.append(p)
+                out.append(REFUSED if self.strict else p)
                 continue
-            key_id = p.metadata["encryption-key-id"].decode()
-            plain = self.keyring.cipher(key_id).decrypt(p.data[:12], p.data[12:], key_id.encode())
-            decoded = Payload()
-            decoded.ParseFromString(plain)
-            out.append(decoded)
+            out.append(self.keyring.open(p))
         return out

@@ -71,7 +71,7 @@ async def connect(
 ) -> Client:
     """A client that encrypts payloads (keyring) and attests the actor of every update it sends
     (actor_keys); a worker built on it checks both."""
-    interceptors = [ActorAttestation(actor_keys)] if actor_keys is not None else []
+    interceptors = [ActorAttestation(actor_keys, keyring)] if actor_keys is not None else []
     return await Client.connect(
         **connect_config(address, namespace), data_converter=data_converter(keyring), interceptors=interceptors
     )
