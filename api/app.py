@@ -52,6 +52,8 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> Fas
 
 
 def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
+    from activities.notifier import notifier_from
+    from api.guard import trusted_networks
     from whistle.principals import load_principals
 
     return Deps(
@@ -59,9 +61,12 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
         pool=pool,
         jurisdiction=jurisdiction,
         principals=load_principals(settings.principals_file),
-        limits=RateLimits(settings.rate_limit_key, settings.rate_limit_address),
+        limits=RateLimits(settings.rate_limit_key, settings.rate_limit_address, settings.rate_limit_failed_keys,
+                          settings.rate_limit_storage),
         token_secret=settings.token_secret or secrets.token_urlsafe(32),
         task_queue=settings.task_queue,
+        notifier=notifier_from(settings.notifier),
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
 

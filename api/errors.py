@@ -47,4 +47,35 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse(body(message), status_code=exc.status_code)
+        # Starlette puts `Allow` on its 405s; keep whatever headers the exception carries.
+        return JSONResponse(body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    app.openapi = lambda: openapi(app)
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the API really answers: 422 as `{"error", "detail":
+    [{"field", "message"}]}` (not FastAPI's `loc/msg/type`), and errors as `{"error", "detail"}`."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ValidationError"] = {
+        "title": "ValidationError", "type": "object", "required": ["field", "message"],
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+    }
+    schemas["HTTPValidationError"] = {
+        "title": "HTTPValidationError", "type": "object", "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+        },
+    }
+    schemas["Error"] = {
+        "title": "Error", "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "detail": {}},
+    }
+    app.openapi_schema = schema
+    return schema

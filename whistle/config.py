@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
     rate_limit_key: str = "1200/minute"
     rate_limit_address: str = "600/minute"
+    rate_limit_failed_keys: str = "60/minute"  # missing or unknown API keys, per client address
+    # Where the limits live (the `limits` library's storage URI): memory:// counts per process;
+    # redis://host:6379 (pip install redis) or memcached://... make the replicas count together.
+    rate_limit_storage: str = "memory://"
+    # Proxies (IP addresses or CIDR networks, comma separated) whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
     codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
