@@ -196,8 +196,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
 
 
 actor_app = typer.Typer(no_args_is_help=True, help="Actor attestation for updates sent with the `temporal` CLI.")
@@ -224,3 +222,7 @@ def actor_sign(
     except ValueError as exc:  # no key, a bad key, input that is not JSON
         _fail(str(exc))
     typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")
+
+
+if __name__ == "__main__":
+    main()

