@@ -24,6 +24,16 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")} for e in errors]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (asked of the router, included routers too)."""
+    from starlette.routing import Match
+
+    return [
+        m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in request.app.routes)
+    ]
+
+
 def refused_update(err: Exception) -> ApiError:
     """A workflow update's refusal as HTTP: the validators' Forbidden is 403, anything they
     refused for the current state is 409, an input the workflow could not read is 422."""
@@ -47,8 +57,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-        # Starlette puts `Allow` on its 405s; keep whatever headers the exception carries.
-        return JSONResponse(body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(body(message), status_code=exc.status_code, headers=headers or None)
 
     app.openapi = lambda: openapi(app)
 
