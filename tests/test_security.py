@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import uuid
+from datetime import timedelta
 
 import pytest
 import uvicorn
@@ -72,6 +73,23 @@ async def test_forged_actor_from_the_temporal_cli_is_refused(dev_env, demo, pool
         )
         assert r.returncode != 0
         assert forged_events(await state(h)) == 0
+
+
+async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, pool):
+    """Starts are not attested (an intake has no actor): the keyring is what stops a forged issue."""
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        wid = f"issue-hotline-forged-{uuid.uuid4().hex[:6]}"
+        intake = {"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
+                             "category": "noise", "grid_id": "heping-a1-c1-g1", "description": "forged"}}
+        r = await temporal_cli(dev_env, "workflow", "start", "--type", "IssueWorkflow", "--task-queue", tq,
+                               "--workflow-id", wid, "--input", json.dumps(intake))
+        assert r.returncode == 0, r.stderr
+        await asyncio.sleep(1.5)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM issues WHERE workflow_id = $1", wid) == 0
+        with pytest.raises(Exception):
+            await dev_env.client.get_workflow_handle(wid).query(IssueWorkflow.state, rpc_timeout=timedelta(seconds=3))
+        await dev_env.client.get_workflow_handle(wid).terminate("test")
 
 
 async def test_cli_with_the_codec_but_without_attestation_is_forbidden_and_with_it_accepted(dev_env, demo, pool):
