@@ -89,5 +89,46 @@ def openapi(app: FastAPI) -> dict[str, Any]:
         "title": "Error", "type": "object", "required": ["error"],
         "properties": {"error": {"type": "string"}, "detail": {}},
     }
+    schemas["Open311Errors"] = {
+        "title": "Open311Errors", "type": "array",
+        "items": {"type": "object", "required": ["code", "description"],
+                  "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        open311 = path.startswith("/open311/")
+        for op in operations.values():
+            _document_errors(op["responses"], open311)
     app.openapi_schema = schema
     return schema
+
+
+# What any route may answer besides its success, and why (the description says it).
+ERRORS = {
+    400: "malformed request (a body that is not JSON, an unusable query)",
+    401: "no API key, or an unknown one",
+    403: "not allowed for this key (role or scope)",
+    404: "unknown",
+    409: "not allowed in the current state (the workflow's reason)",
+    413: "request body too large",
+    422: "invalid input",
+    429: "rate limited; see Retry-After",
+}
+
+
+def _document_errors(responses: dict[str, Any], open311: bool) -> None:
+    if open311:  # the spec's error list, in JSON or XML like the success
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}},
+                   "text/xml": {"schema": {"type": "string"}}}
+        for ok in ("200", "201"):
+            if ok in responses:
+                responses[ok]["content"] = {**responses[ok].get("content", {}), "text/xml": {"schema": {"type": "string"}}}
+    else:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for code, why in ERRORS.items():
+        if code == 422 and not open311:
+            responses.setdefault("422", {"description": why, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}})
+            continue
+        entry = responses.setdefault(str(code), {"description": why, "content": content})
+        if code == 429:
+            entry["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
