@@ -38,7 +38,6 @@ from schemas.actions import (
 from schemas.intake import IssueIntake, workflow_id_for
 from schemas.issue import IssueState
 from schemas.principal import UNIT_ROLES, Actor, Principal, Role
-from schemas.text import reject_controls
 from whistle.db import queries
 from whistle.intake import separate_contacts, submit_issue
 from whistle.locate import LocationError
