@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowQueryFailedError
@@ -45,6 +46,7 @@ from whistle.tokens import check_feedback_token, feedback_token
 from workflows.issue import IssueWorkflow
 
 router = APIRouter(prefix="/v1", tags=["issues"])
+log = structlog.get_logger("whistle.api")
 
 ACTIONS = {
     "accept": Accept, "resolve": Resolve, "escalate": Escalate, "dispatch": Dispatch, "decline": Decline,
@@ -98,8 +100,8 @@ async def submit(
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
     token = feedback_token(d.token_secret, intake.issue_id)
-    if p.role != Role.intake and created and intake.reporter is not None:
-        await d.notifier.send_feedback_token(intake.issue_id, intake.reporter, token)
+    if p.role != Role.intake and intake.reporter is not None:
+        await deliver_token(d, intake.issue_id, intake.reporter, token)
     return IntakeResponse(
         issue_id=intake.issue_id,
         workflow_id=intake.workflow_id,
@@ -160,6 +162,16 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
                 raise
             await asyncio.sleep(0.05)
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
+
+
+async def deliver_token(d, issue_id: str, reporter, token: str) -> None:
+    """To the reporter through the notifier. Sent again when the intake is resubmitted (the
+    webhook's Idempotency-Key lets the gateway drop repeats), so a failed delivery is retried by
+    resubmitting; a failure never fails the intake, which is done."""
+    try:
+        await d.notifier.send_feedback_token(issue_id, reporter, token)
+    except Exception as exc:  # the gateway is down: the issue stands, the resident waits
+        log.warning("feedback_token.delivery_failed", issue_id=issue_id, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- reads

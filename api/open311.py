@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.guard import authenticate, client_address
-from api.issues import SUBMITTERS, to_intake, wait_registered
+from api.issues import SUBMITTERS, deliver_token, to_intake, wait_registered
 from api.scope import check_submission
 from api.views import IntakeRequest
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter, workflow_id_for
@@ -325,8 +325,8 @@ async def create_request(request: Request, fmt: str) -> Response:
         raise Open311Error(exc.status, exc.error, fmt) from None
     handle, created = await submit_issue(deps.client, intake, deps.task_queue)
     await wait_registered(handle)
-    if created and intake.reporter is not None:  # the resident's own way to rate the result
-        await deps.notifier.send_feedback_token(intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
+    if intake.reporter is not None:  # the resident's own way to rate the result
+        await deliver_token(deps, intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
     return render(fmt, answer, "service_requests", "request")

@@ -252,9 +252,9 @@ async def test_a_handler_never_gets_the_feedback_token(api):
     assert r.status_code == 201 and r.json().get("feedback_token") is None
     again = await api.http.post("/v1/issues", json=walkin, headers=GRID_KEY)
     assert again.status_code == 200 and again.json().get("feedback_token") is None
-    # ... the resident gets it, through the notifier, once.
-    [(iid, reporter, token)] = api.notifier.tokens
-    assert iid == r.json()["issue_id"] and reporter.phone == PHONE
+    # ... the resident gets it through the notifier (again on resubmission: a retried delivery).
+    [(iid, reporter, token), repeated] = api.notifier.tokens
+    assert iid == r.json()["issue_id"] and reporter.phone == PHONE and repeated[2] == token
     # and the supervisor's key does not get it either
     r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=key("supervisor"))
     assert r.status_code == 201 and r.json().get("feedback_token") is None
@@ -545,3 +545,46 @@ def test_rate_limit_storage_is_configurable():
         assert "redis" in str(exc).lower()
     else:
         assert type(redis.limiter.storage).__name__ == "RedisStorage"
+
+
+async def test_a_failed_token_delivery_does_not_fail_the_intake(api):
+    class Down:
+        async def send_feedback_token(self, *args):
+            raise ConnectionError("gateway down")
+
+    api.app.state.deps.notifier = Down()
+    r = await api.http.post("/v1/issues", json=body(reporter={"phone": PHONE}), headers=GRID_KEY)
+    assert r.status_code == 201 and r.json().get("feedback_token") is None
+
+
+async def test_the_webhook_notifier_delivers_the_token_to_the_gateway():
+    """The receiver (an SMS / e-mail gateway; here a real HTTP server) gets the contact and the
+    token, under one Idempotency-Key per issue."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from activities.notifier import WebhookNotifier
+    from schemas.intake import Reporter
+
+    seen = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.headers["Idempotency-Key"], json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        await WebhookNotifier(f"http://127.0.0.1:{server.server_port}/sms").send_feedback_token(
+            "walkin-1", Reporter(phone=PHONE), "tok")
+    finally:
+        server.shutdown()
+    [(idem, message)] = seen
+    assert idem == "walkin-1:feedback_token"
+    assert message == {"kind": "feedback_token", "issue_id": "walkin-1", "token": "tok",
+                       "reporter": {"name": None, "phone": PHONE, "email": None}}
