@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -55,6 +56,9 @@ ACTIONS = {
 }
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
+# A query waits for the workflow's task; one whose task keeps failing never answers.
+QUERY_TIMEOUT = timedelta(seconds=5)
+UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
 
 def deps(request: Request):
@@ -72,12 +76,15 @@ async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
 async def fetch_state(request: Request, issue_id: str):
     handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
-        return handle, await handle.query(IssueWorkflow.state)
+        return handle, await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError:  # its workflow failed before registering the issue
         raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no issue {issue_id!r}") from None
+        if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
+            raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
+                           headers={"Retry-After": "30"}) from None
         raise
 
 
@@ -154,10 +161,13 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
 
     for _ in range(attempts):
         try:
-            return await handle.query(IssueWorkflow.state)
+            return await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
         except WorkflowQueryFailedError:
             await asyncio.sleep(0.05)
         except RPCError as err:
+            if err.status in UNREADABLE:  # e.g. started by hand without the keyring: it never runs
+                raise ApiError(503, "an issue with this channel and reference exists but does not answer",
+                               headers={"Retry-After": "30"}) from None
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             await asyncio.sleep(0.05)

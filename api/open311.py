@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.guard import authenticate, client_address
-from api.issues import SUBMITTERS, deliver_token, to_intake, wait_registered
+from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token, to_intake, wait_registered
 from api.scope import check_submission
 from api.views import IntakeRequest
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter, workflow_id_for
@@ -405,7 +405,7 @@ async def _one(request: Request, name: str) -> Response:
     from workflows.issue import IssueWorkflow
 
     try:
-        s = await deps.client.get_workflow_handle(workflow_id_for(issue_id)).query(IssueWorkflow.state)
+        s = await deps.client.get_workflow_handle(workflow_id_for(issue_id)).query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         raise Open311Error(404, f"no service request {issue_id!r}", fmt) from None
     return render(fmt, [service_request(deps, s.model_dump(mode="json"))], "service_requests", "request")
