@@ -112,6 +112,7 @@ ERRORS = {
     413: "request body too large",
     422: "invalid input",
     429: "rate limited; see Retry-After",
+    503: "the issue's workflow does not answer now; see Retry-After",
 }
 
 
@@ -130,5 +131,5 @@ def _document_errors(responses: dict[str, Any], open311: bool) -> None:
                 "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}})
             continue
         entry = responses.setdefault(str(code), {"description": why, "content": content})
-        if code == 429:
+        if code in (429, 503):
             entry["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
