@@ -1,8 +1,9 @@
 """The whistle worker: runs every workflow and activity on the task queue `whistle`.
 
-Configured by environment: WHISTLE_TEMPORAL_ADDRESS, WHISTLE_TEMPORAL_NAMESPACE,
-WHISTLE_DATABASE_URL, WHISTLE_JURISDICTION_FILE, WHISTLE_NOTIFIER; serves /metrics, /livez and
-/readyz on WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
+Configured by environment: TEMPORAL_* (address, TLS, API key) or WHISTLE_TEMPORAL_ADDRESS /
+WHISTLE_TEMPORAL_NAMESPACE, WHISTLE_CODEC_KEY(S|_FILE), WHISTLE_ACTOR_KEY(S|_FILE), WHISTLE_DATABASE_URL,
+WHISTLE_JURISDICTION_FILE, WHISTLE_NOTIFIER; serves /metrics, /livez and /readyz on
+WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 `whistle worker`; SIGINT/SIGTERM drain running tasks and stop.
 """
 
@@ -28,7 +29,8 @@ from whistle.config import Settings, load_settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.logging import LogContextInterceptor, configure_logging
-from whistle.temporal import connect
+from whistle.attest import attested
+from whistle.temporal import connect_settings
 from workflows.briefing import MonthlyBriefingWorkflow
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.issue import IssueWorkflow
@@ -45,6 +47,10 @@ WORKFLOWS: Sequence[type] = (
 def build_worker(
     client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options
 ) -> Worker:
+    # The client's ActorAttestation is also this worker's interceptor: it refuses every update
+    # whose actor the gateway did not attest. A worker without it would accept forged actors.
+    if not attested(client):
+        raise ValueError("the worker's client has no actor attestation: connect with actor keys")
     activities = (
         IssueActivities(jurisdiction, pool, notifier).all() + QuarterlyActivities(jurisdiction, pool).all()
         + BriefingActivities(jurisdiction, pool).all()
@@ -71,13 +77,13 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     sdk = metrics.install_sdk_metrics(metrics.WORKER)  # before the client: it keeps its runtime
     tracing.configure_tracing("whistle-worker")  # before the client too: it takes the interceptor then
-    client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
+    client = await connect_settings(settings)
     async with open_pool(settings.database_url) as pool:
         await publish_jurisdiction(pool, jurisdiction)
         worker = build_worker(
             client, jurisdiction, pool, notifier_from(settings.notifier), settings.task_queue, **worker_options(settings)
         )
-        log.info("worker.started", task_queue=settings.task_queue, temporal=settings.temporal_address,
+        log.info("worker.started", task_queue=settings.task_queue, temporal=client.service_client.config.target_host,
                  max_cached_workflows=settings.max_cached_workflows)
         endpoint = metrics.worker_endpoint(client, pool, worker)
         async with worker, metrics.serving(endpoint, settings.metrics_address, sdk) as url:

@@ -74,6 +74,8 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer
 
 
 def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
+    from activities.notifier import notifier_from
+    from api.guard import trusted_networks
     from whistle.principals import load_principals
 
     return Deps(
@@ -81,9 +83,12 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
         pool=pool,
         jurisdiction=jurisdiction,
         principals=load_principals(settings.principals_file),
-        limits=RateLimits(settings.rate_limit_key, settings.rate_limit_address),
+        limits=RateLimits(settings.rate_limit_key, settings.rate_limit_address, settings.rate_limit_failed_keys,
+                          settings.rate_limit_storage),
         token_secret=settings.token_secret or secrets.token_urlsafe(32),
         task_queue=settings.task_queue,
+        notifier=notifier_from(settings.notifier),
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
 
@@ -92,7 +97,7 @@ def app_from_settings(settings: Settings) -> FastAPI:
     from whistle.codec import EncryptionCodec
     from whistle.db.pool import open_pool
     from whistle.jurisdiction import load_jurisdiction
-    from whistle.temporal import connect
+    from whistle.temporal import connect_settings
 
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the API reads the read model")
@@ -100,12 +105,13 @@ def app_from_settings(settings: Settings) -> FastAPI:
         raise SystemExit("WHISTLE_TOKEN_SECRET is not set: feedback tokens must survive restarts")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     keyring = settings.keyring()
+    settings.actor_key_ring()  # fail at start, not at the first action
     tracing.configure_tracing("whistle-api")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sdk = metrics.install_sdk_metrics(metrics.API)  # the client's temporal_* series
-        client = await connect(settings.temporal_address, settings.temporal_namespace, keyring)
+        client = await connect_settings(settings)
         async with open_pool(settings.database_url) as pool, \
                 metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk):
             app.state.deps = build_deps(settings, client, pool, jurisdiction)

@@ -1,33 +1,68 @@
-"""A codec server for the Temporal Web UI: with it the UI shows decrypted payloads
-(`temporal server start-dev --ui-codec-endpoint .../codec`; for the `temporal` CLI,
+"""A codec server for the Temporal Web UI and the `temporal` CLI: with it they show decrypted
+payloads (`temporal server start-dev --ui-codec-endpoint .../codec`; for the CLI,
 TEMPORAL_CODEC_ENDPOINT and TEMPORAL_CODEC_AUTH="Bearer <key>"). Enabled by
 WHISTLE_CODEC_SERVER; it asks for a supervisor's or ops key unless WHISTLE_CODEC_SERVER_AUTH
-is false, as `whistle dev` sets it for its own UI on 127.0.0.1."""
+is false, as `whistle dev` sets it for its own UI on 127.0.0.1.
+
+Decode applies the API's rule on reporters' data (api.scope.sees_reporter): the contact is
+shown to the supervisor only; for everyone else (ops, and the keyless dev UI) every reporter
+in the payloads is replaced by {"redacted": true}.
+
+Encode makes payloads the workers accept (they refuse unencrypted ones), so it is for the
+supervisor and ops only. It cannot mint actors: an update counts only with an actor
+attestation (whistle.attest), made with a key this server never uses.
+"""
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
 
 from api.errors import ApiError
-from api.guard import API_KEY_HEADER, authenticate, require_role
-from schemas.principal import Role
+from api.guard import API_KEY_HEADER, authenticate, client_address, require_role
+from api.scope import redact_reporters, sees_reporter
+from schemas.principal import Principal, Role
 from whistle.codec import EncryptionCodec
 
 router = APIRouter(prefix="/codec", tags=["codec"], include_in_schema=False)
 
 
+def _caller(request: Request) -> Principal | None:
+    request.app.state.deps.limits.check(client_address(request), None)
+    if not request.app.state.codec_auth:
+        return None
+    header = request.headers.get("Authorization", "")
+    key = header.removeprefix("Bearer ").strip() or request.headers.get(API_KEY_HEADER)
+    p = authenticate(request, key)
+    require_role(p, Role.supervisor, Role.ops)
+    return p
+
+
+def _redacted(p: Payload) -> Payload:
+    if p.metadata.get("encoding") != b"json/plain":
+        return p
+    try:
+        value = json.loads(p.data)
+    except ValueError:
+        return p
+    return Payload(metadata=p.metadata, data=json.dumps(redact_reporters(value), ensure_ascii=False).encode())
+
+
 async def _apply(request: Request, decode: bool) -> Response:
-    if request.app.state.codec_auth:
-        # Decrypting history reveals reporters' personal data: supervisors and ops only.
-        header = request.headers.get("Authorization", "")
-        key = header.removeprefix("Bearer ").strip() or request.headers.get(API_KEY_HEADER)
-        require_role(authenticate(request, key), Role.supervisor, Role.ops)
+    caller = _caller(request)
     codec: EncryptionCodec = request.app.state.codec
     try:
         payloads = json_format.Parse(await request.body(), Payloads())
-        converted = await (codec.decode if decode else codec.encode)(payloads.payloads)
+        if decode:
+            # Lenient: the UI shows histories as they are, plain payloads included.
+            converted = await EncryptionCodec(codec.keyring, strict=False).decode(payloads.payloads)
+            if not sees_reporter(caller, None):
+                converted = [_redacted(p) for p in converted]
+        else:
+            converted = await codec.encode(payloads.payloads)
     except Exception as exc:  # malformed JSON, unknown key id, a payload that fails authentication
         raise ApiError(400, f"cannot {'decode' if decode else 'encode'} these payloads: {type(exc).__name__}") from None
     return Response(json_format.MessageToJson(Payloads(payloads=converted)), media_type="application/json")

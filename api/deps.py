@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 import asyncpg
 from temporalio.client import Client
 
+from activities.notifier import LogNotifier, Notifier
 from api.guard import RateLimits
 from schemas.jurisdiction import Jurisdiction
 from whistle.locate import Locator
@@ -22,6 +24,8 @@ class Deps:
     limits: RateLimits
     token_secret: str
     task_queue: str
+    notifier: Notifier = field(default_factory=LogNotifier)  # feedback tokens to reporters
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     def __post_init__(self) -> None:
         self.locator = Locator(self.jurisdiction)

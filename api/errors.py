@@ -24,6 +24,16 @@ def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")} for e in errors]
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (asked of the router, included routers too)."""
+    from starlette.routing import Match
+
+    return [
+        m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in request.app.routes)
+    ]
+
+
 def refused_update(err: Exception) -> ApiError:
     """A workflow update's refusal as HTTP: the validators' Forbidden is 403, anything they
     refused for the current state is 409, an input the workflow could not read is 422."""
@@ -98,7 +108,83 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse(body(message), status_code=exc.status_code)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse(body(message), status_code=exc.status_code, headers=headers or None)
+
+    app.openapi = lambda: openapi(app)
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the API really answers: 422 as `{"error", "detail":
+    [{"field", "message"}]}` (not FastAPI's `loc/msg/type`), and errors as `{"error", "detail"}`."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ValidationError"] = {
+        "title": "ValidationError", "type": "object", "required": ["field", "message"],
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+    }
+    schemas["HTTPValidationError"] = {
+        "title": "HTTPValidationError", "type": "object", "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+        },
+    }
+    schemas["Error"] = {
+        "title": "Error", "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "detail": {}},
+    }
+    schemas["Open311Errors"] = {
+        "title": "Open311Errors", "type": "array",
+        "items": {"type": "object", "required": ["code", "description"],
+                  "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}},
+    }
+    for path, operations in schema.get("paths", {}).items():
+        open311 = path.startswith("/open311/")
+        for op in operations.values():
+            _document_errors(op["responses"], open311)
+    app.openapi_schema = schema
+    return schema
+
+
+# What any route may answer besides its success, and why (the description says it).
+ERRORS = {
+    400: "malformed request (a body that is not JSON, an unusable query)",
+    401: "no API key, or an unknown one",
+    403: "not allowed for this key (role or scope)",
+    404: "unknown",
+    409: "not allowed in the current state (the workflow's reason)",
+    413: "request body too large",
+    422: "invalid input",
+    429: "rate limited; see Retry-After",
+    503: "the issue's workflow, Temporal or the read model does not answer now; see Retry-After",
+    504: "Temporal did not answer in time: the action may still land; retry with the same Idempotency-Key",
+}
+
+
+def _document_errors(responses: dict[str, Any], open311: bool) -> None:
+    if open311:  # the spec's error list, in JSON or XML like the success
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Open311Errors"}},
+                   "text/xml": {"schema": {"type": "string"}}}
+        for ok in ("200", "201"):
+            if ok in responses:
+                responses[ok]["content"] = {**responses[ok].get("content", {}), "text/xml": {"schema": {"type": "string"}}}
+    else:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for code, why in ERRORS.items():
+        if code == 422 and not open311:
+            responses.setdefault("422", {"description": why, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}})
+            continue
+        entry = responses.setdefault(str(code), {"description": why, "content": content})
+        if code in (429, 503, 504):
+            entry["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
 def _is_postgres(exc: Exception) -> bool:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+import ipaddress
+import math
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 from limits import parse
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from api.errors import ApiError
@@ -15,38 +21,82 @@ API_KEY_HEADER = "X-API-Key"
 
 
 class RateLimits:
-    """Per API key and per client address, moving window, in process memory (one API
-    process; behind several, put the limit in the ingress as well)."""
+    """Per API key, per client address, and per address for failed keys: moving window, in the
+    `limits` storage named by WHISTLE_RATE_LIMIT_STORAGE (memory:// by default: per process; a
+    shared store such as redis://host:6379 makes every replica count together)."""
 
-    def __init__(self, per_key: str, per_address: str):
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.per_key, self.per_address = parse(per_key), parse(per_address)
+    def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage))
+        self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
+
+    def _hit(self, item, kind: str, who: str, what: str) -> None:
+        if not self.limiter.hit(item, kind, who):
+            reset = self.limiter.get_window_stats(item, kind, who).reset_time
+            wait = max(1, math.ceil(reset - time.time()))
+            raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})
 
     def check(self, address: str, key_id: str | None) -> None:
-        if not self.limiter.hit(self.per_address, "address", address):
-            raise ApiError(429, "rate limit exceeded for this client address", str(self.per_address), {"Retry-After": "60"})
-        if key_id and not self.limiter.hit(self.per_key, "key", key_id):
-            raise ApiError(429, "rate limit exceeded for this API key", str(self.per_key), {"Retry-After": "60"})
+        self._hit(self.per_address, "address", address, "client address")
+        if key_id:
+            self._hit(self.per_key, "key", key_id, "API key")
+
+    def check_key(self, key_id: str) -> None:
+        self._hit(self.per_key, "key", key_id, "API key")
+
+    def failed(self, address: str) -> None:
+        """A missing or unknown key: counted, so guessing keys runs into 429 soon."""
+        self._hit(self.failed_keys, "failed", address, "client address (too many bad API keys)")
+
+
+# Declared in OpenAPI as the API's security scheme; read by `principal`.
+api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="your API key")
 
 
 def authenticate(request: Request, key: str | None) -> Principal:
     store: PrincipalStore = request.app.state.deps.principals
-    if not key:
-        raise ApiError(401, f"no API key: send it in the {API_KEY_HEADER} header")
-    principal = store.authenticate(key)
+    principal = store.authenticate(key) if key else None
     if principal is None:
-        raise ApiError(401, "unknown API key")
+        request.app.state.deps.limits.failed(client_address(request))
+        raise ApiError(401, f"no API key: send it in the {API_KEY_HEADER} header" if not key else "unknown API key")
     return principal
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The socket's address; behind a trusted proxy (WHISTLE_TRUSTED_PROXIES), the nearest
+    address in X-Forwarded-For that is not itself a trusted proxy. Anyone else's
+    X-Forwarded-For is ignored: a client could otherwise pick its own rate-limit bucket."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.deps.trusted_proxies
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
 
 
-async def principal(request: Request) -> Principal:
-    """Dependency: the principal of the X-API-Key header, within its rate limit."""
-    p = authenticate(request, request.headers.get(API_KEY_HEADER))
-    request.app.state.deps.limits.check(client_address(request), p.id)
+def trusted_networks(setting: str) -> tuple:
+    """WHISTLE_TRUSTED_PROXIES: addresses or CIDR networks, comma separated."""
+    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in setting.split(",") if n.strip())
+
+
+def _within(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
+async def principal(request: Request, key: Annotated[str | None, Depends(api_key_header)] = None) -> Principal:
+    """Dependency: the principal of the X-API-Key header, within its rate limits (the address's
+    first, so that a flood of bad keys meets 429 too)."""
+    limits = request.app.state.deps.limits
+    address = client_address(request)
+    limits.check(address, None)
+    p = authenticate(request, key)
+    limits.check_key(p.id)
     return p
 
 
@@ -61,7 +111,9 @@ def require_role(p: Principal, *roles: Role) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a body over `max_bytes` is refused with 413 before it is read whole."""
+    """ASGI middleware: a body over `max_bytes` is refused with 413, whether it declares its
+    length or comes chunked. The body is read (up to the limit) before the app runs, so the
+    app never starts on a body it cannot finish."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -72,21 +124,26 @@ class BodyLimit:
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await self._refuse(send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        chunks, seen, more = [], 0, True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                return await self._refuse(send)
+            more = message.get("more_body", False)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send) -> None:
         import json
@@ -94,10 +151,6 @@ class BodyLimit:
         payload = json.dumps({"error": "request body too large", "detail": {"max_bytes": self.max_bytes}}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": payload})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class NoNul:

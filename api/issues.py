@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+import structlog
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, validation_detail
+from api.bodies import with_actor, without_actor
 from api.guard import (
     API_KEY_HEADER,
     authenticate,
@@ -18,6 +21,7 @@ from api.guard import (
     principal,
     require_role,
 )
+from api.scope import check_submission, in_scope, known_unit, sees_reporter
 from api.updates import IDEMPOTENCY_KEY_HEADER, run_update, update_id_for
 from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
 from schemas.actions import (
@@ -37,12 +41,13 @@ from schemas.intake import IssueIntake, workflow_id_for
 from schemas.issue import IssueState
 from schemas.principal import UNIT_ROLES, Actor, Principal, Role
 from whistle.db import queries
-from whistle.intake import submit_issue
+from whistle.intake import separate_contacts, submit_issue
 from whistle.locate import LocationError
 from whistle.tokens import check_feedback_token, feedback_token
 from workflows.issue import IssueWorkflow
 
 router = APIRouter(prefix="/v1", tags=["issues"])
+log = structlog.get_logger("whistle.api")
 
 ACTIONS = {
     "accept": Accept, "resolve": Resolve, "escalate": Escalate, "dispatch": Dispatch, "decline": Decline,
@@ -51,6 +56,9 @@ ACTIONS = {
 }
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
+# A query waits for the workflow's task; one whose task keeps failing never answers.
+QUERY_TIMEOUT = timedelta(seconds=5)
+UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
 
 def deps(request: Request):
@@ -58,26 +66,9 @@ def deps(request: Request):
 
 
 # ---------------------------------------------------------------------------------- scope
-def in_scope(p: Principal, s: IssueState) -> bool:
-    if p.role in (Role.supervisor, Role.ops):
-        return True
-    if p.role == Role.intake:
-        return s.channel == p.channel
-    if p.role == Role.department:
-        return any(a.department_id == p.unit_id for a in s.assignments)
-    if p.role in UNIT_ROLES:
-        return p.unit_id in s.context.chain.values()
-    return False
-
-
-def sees_reporter(p: Principal, s: IssueState) -> bool:
-    """Personal data only for those who may need to call the reporter back."""
-    return p.role == Role.supervisor or (p.role in UNIT_ROLES and in_scope(p, s))
-
-
 async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
     data = s.model_dump()
-    if p is not None and s.has_reporter and sees_reporter(p, s):
+    if s.has_reporter and sees_reporter(p, s):
         data["reporter"] = await handle.query(IssueWorkflow.reporter)
     return IssueView.model_validate(data)
 
@@ -85,7 +76,7 @@ async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
 async def fetch_state(request: Request, issue_id: str):
     handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
-        return handle, await handle.query(IssueWorkflow.state)
+        return handle, await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError as err:
         if (await handle.describe()).status == WorkflowExecutionStatus.FAILED:  # refused before registering
             raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
@@ -93,6 +84,9 @@ async def fetch_state(request: Request, issue_id: str):
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no issue {issue_id!r}") from None
+        if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
+            raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
+                           headers={"Retry-After": "30"}) from None
         raise
 
 
@@ -101,35 +95,29 @@ async def fetch_state(request: Request, issue_id: str):
 async def submit(
     request: Request, response: Response, body: IntakeRequest, p: Annotated[Principal, Depends(principal)]
 ) -> IntakeResponse:
-    """Create the issue (201), or return the one already made for this (channel, reference) (200)."""
+    """Create the issue (201), or return the one already made for this (channel, reference) (200).
+    The feedback token is in the answer only for intake services, who act for residents; for an
+    issue a handler or the supervisor enters, it goes to the reporter's own contact."""
     require_role(p, *SUBMITTERS)
-    check_channel(p, body.channel.value)
     d = deps(request)
     intake = to_intake(d, body)
+    check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
     response.status_code = 201 if created else 200
     s = await wait_registered(handle)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
+    token = feedback_token(d.token_secret, intake.issue_id)
+    if p.role != Role.intake and intake.reporter is not None:
+        await deliver_token(d, intake.issue_id, intake.reporter, token)
     return IntakeResponse(
         issue_id=intake.issue_id,
         workflow_id=intake.workflow_id,
         created=created,
-        feedback_token=feedback_token(d.token_secret, intake.issue_id),
+        feedback_token=token if p.role == Role.intake else None,
         issue=await view(handle, p, s),
     )
-
-
-# Handlers record what they find or are told in person; the supervisor may enter any channel.
-HANDLER_CHANNELS = {"patrol", "walkin"}
-
-
-def check_channel(p: Principal, channel: str) -> None:
-    if p.role == Role.intake and channel != p.channel:
-        raise ApiError(403, f"this key submits on channel {p.channel}, not {channel}")
-    if p.role in UNIT_ROLES and channel not in HANDLER_CHANNELS:
-        raise ApiError(403, f"a {p.role} submits on channel patrol or walkin, not {channel}")
 
 
 def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
@@ -154,7 +142,13 @@ def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
             problems.append({"field": f"attributes.{code}", "message": "required by this category"})
     if problems:
         raise ApiError(422, "invalid input", problems)
-    data = body.model_dump(exclude={"grid_id"}) | {"grid_id": grid_id} | extra
+    # Phone numbers and e-mail addresses typed into the text join the reporter's contact
+    # (encrypted, shown only to those who may call back); the text keeps a placeholder.
+    description, address, reporter = separate_contacts(body.description, body.address, body.reporter)
+    data = body.model_dump(exclude={"grid_id"}) | {
+        "grid_id": grid_id, "description": description, "address": address,
+        "reporter": reporter.model_dump() if reporter else None,
+    } | extra
     try:
         return IssueIntake.model_validate(data)
     except ValidationError as exc:
@@ -169,14 +163,27 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
 
     for _ in range(attempts):
         try:
-            return await handle.query(IssueWorkflow.state)
+            return await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
         except WorkflowQueryFailedError:
             await asyncio.sleep(0.05)
         except RPCError as err:
+            if err.status in UNREADABLE:  # e.g. started by hand without the keyring: it never runs
+                raise ApiError(503, "an issue with this channel and reference exists but does not answer",
+                               headers={"Retry-After": "30"}) from None
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             await asyncio.sleep(0.05)
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
+
+
+async def deliver_token(d, issue_id: str, reporter, token: str) -> None:
+    """To the reporter through the notifier. Sent again when the intake is resubmitted (the
+    webhook's Idempotency-Key lets the gateway drop repeats), so a failed delivery is retried by
+    resubmitting; a failure never fails the intake, which is done."""
+    try:
+        await d.notifier.send_feedback_token(issue_id, reporter, token)
+    except Exception as exc:  # the gateway is down: the issue stands, the resident waits
+        log.warning("feedback_token.delivery_failed", issue_id=issue_id, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -227,22 +234,13 @@ async def units(request: Request) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- actions
-@router.post("/issues/{issue_id}/actions/{action}", response_model=IssueView)
-async def run_action(
-    request: Request,
-    issue_id: str,
-    action: str,
-    payload: Annotated[dict[str, Any], Body(description="the update's input without `actor`: it comes from your key")] = None,
-) -> IssueView:
-    """Run an IssueWorkflow update: 409 with the workflow's reason when not allowed now, 403
-    when this principal may not. A resident sends `feedback` with the issue's feedback token
-    (header X-Feedback-Token) instead of an API key."""
-    if action not in ACTIONS:
-        raise ApiError(404, f"unknown action {action!r}", {"actions": sorted(ACTIONS)})
+BODIES = {name: without_actor(model) for name, model in ACTIONS.items()}
+
+
+async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
+    """Run an IssueWorkflow update for the key's principal (or a resident's feedback token):
+    403 outside the principal's scope, 409 with the workflow's reason when not allowed now."""
     d = deps(request)
-    payload = dict(payload or {})
-    if "actor" in payload:
-        raise ApiError(422, "invalid input", [{"field": "actor", "message": "the actor comes from your API key; leave it out"}])
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
         d.limits.check(client_address(request), None)
@@ -250,16 +248,52 @@ async def run_action(
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
     else:
+        d.limits.check(client_address(request), None)
         p = authenticate(request, request.headers.get(API_KEY_HEADER))
-        d.limits.check(client_address(request), p.id)
+        d.limits.check_key(p.id)
         actor = p.actor()
+        _, current = await fetch_state(request, issue_id)
+        if not in_scope(p, current):  # before the workflow's reason: that would tell the stage
+            raise ApiError(403, "this issue is outside your scope")
+    if action == "urge" and body.unit_id is not None and not known_unit(d.jurisdiction, body.unit_id):
+        raise ApiError(422, "invalid input", [{"field": "unit_id", "message": "no such unit or department"}])
     try:
-        update = ACTIONS[action].model_validate({**payload, "actor": actor.model_dump()})
+        update = with_actor(ACTIONS[action], body, actor.model_dump())
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
-    update_id = update_id_for(request.headers.get(IDEMPOTENCY_KEY_HEADER), actor.id, action, payload)
+    update_id = update_id_for(request.headers.get(IDEMPOTENCY_KEY_HEADER), actor.id, action, body.model_dump(mode="json"))
     handle, new = await run_update(
         d.client, workflow_id_for(issue_id), action, update, IssueState,
         missing=f"no issue {issue_id!r}", finished="the issue is closed", update_id=update_id,
     )
-    return await view(handle, p, new) if p else IssueView.model_validate(new.model_dump())
+    return await view(handle, p, new)
+
+
+def _action_route(name: str, body_model) -> None:
+    async def route(
+        request: Request, issue_id: Annotated[str, Path(max_length=200)], body: body_model  # type: ignore[valid-type]
+    ) -> IssueView:
+        return await act(request, issue_id, name, body)
+
+    route.__name__ = f"action_{name}"
+    route.__annotations__["body"] = body_model  # a real type, not this module's postponed string
+    extra = " A resident sends it with the header X-Feedback-Token instead of an API key." if name == "feedback" else ""
+    router.post(
+        f"/issues/{{issue_id}}/actions/{name}", response_model=IssueView, name=f"action_{name}",
+        summary=f"{name}", description=f"{ACTIONS[name].__doc__ or name}{extra}",
+    )(route)
+
+
+for _name, _body in BODIES.items():
+    _action_route(_name, _body)
+
+
+@router.post("/issues/{issue_id}/actions/{action}", response_model=IssueView, include_in_schema=False)
+async def run_action(
+    request: Request,
+    issue_id: str,
+    action: str,
+    payload: Annotated[dict[str, Any] | None, Body()] = None,
+) -> IssueView:
+    """Any other action name: 404 with the list (the known ones have their own routes above)."""
+    raise ApiError(404, f"unknown action {action!r}", {"actions": sorted(ACTIONS)})

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from api.bodies import with_actor, without_actor
 from api.errors import ApiError, validation_detail
 from api.guard import limited, principal, require_role
 from api.updates import run_update
@@ -32,18 +33,19 @@ async def _update(request: Request, workflow_id: str, name: str, arg, result_typ
     return result
 
 
+RatingBody = without_actor(Rating)
+ReviewDraftBody = without_actor(ReviewDraft)
+
+
 @router.post("/v1/evaluations/{quarter}/ratings", response_model=RatingRecord)
 async def rate(
-    request: Request, quarter: Quarter, p: Annotated[Principal, Depends(principal)],
-    payload: Annotated[dict[str, Any], Body(description="target_id, responsiveness, quality, attitude (1–5), pushed_down, evidence")],
+    request: Request, quarter: Quarter, p: Annotated[Principal, Depends(principal)], payload: RatingBody,  # type: ignore[valid-type]
 ) -> RatingRecord:
     """A community rates a street or department that handled its issues; revisable until the
     round closes, refused after."""
     require_role(p, Role.community)
-    if "actor" in payload:
-        raise ApiError(422, "invalid input", [{"field": "actor", "message": "the actor comes from your API key; leave it out"}])
     try:
-        rating = Rating.model_validate({**payload, "actor": p.actor().model_dump()})
+        rating = with_actor(Rating, payload, p.actor().model_dump())
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
     return await _update(request, f"evaluation-{quarter}", "rate", rating, RatingRecord, f"no evaluation round for {quarter}")
@@ -51,16 +53,13 @@ async def rate(
 
 @router.post("/v1/league/{period}/review", response_model=LeagueState)
 async def review(
-    request: Request, period: Period, p: Annotated[Principal, Depends(principal)],
-    payload: Annotated[dict[str, Any], Body(description=(
-        '{"decision": "approve" | "send_back", "comments": "...", "adjustments": [{"kind": "exclude_issue" | '
-        '"void_rating" | "correct_rating", "unit_id": "...", "reason": "...", ...}]}'))],
+    request: Request, period: Period, p: Annotated[Principal, Depends(principal)], payload: ReviewDraftBody,  # type: ignore[valid-type]
 ) -> LeagueState:
     """The supervisor approves the draft (it is published) or sends it back with comments and
     adjustments (each with a reason), which the next draft applies."""
     require_role(p, Role.supervisor)
     try:
-        decision = ReviewDraft.model_validate({**payload, "actor": p.actor().model_dump()})
+        decision = with_actor(ReviewDraft, payload, p.actor().model_dump())
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
     return await _update(request, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")

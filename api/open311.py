@@ -1,7 +1,13 @@
 """Open311 GeoReport v2 under /open311/v2/: our categories are its services, our issues its
 service requests. Responses in `.json` or `.xml`; errors as the spec gives them:
-`[{"code": 400, "description": "..."}]` (`<errors><error>…` in XML). Personal data of
-reporters never appears in a response."""
+`[{"code": 400, "description": "..."}]` (`<errors><error>…` in XML).
+
+Publication policy (the requests are public: no key is needed to read them). A service request
+shows its category, status, the responsible unit, dates, and a coarse location: the community
+and the centre of its grid (a grid is ~400 households), never the address or the coordinates
+as given. Free text (description, resolution) only for issues of a public channel (open311,
+where the resident submitted for publication) and only after redaction of phone numbers,
+ID-card numbers, e-mail addresses and door numbers. Reporters' contacts never appear."""
 
 from __future__ import annotations
 
@@ -17,12 +23,14 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.guard import authenticate, client_address
-from api.issues import SUBMITTERS, to_intake, wait_registered
+from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token, to_intake, wait_registered
+from api.scope import check_submission
 from api.views import IntakeRequest
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter, workflow_id_for
-from schemas.principal import Role
+from schemas.text import redact_for_publication, xml_safe
 from whistle.db import queries
 from whistle.intake import submit_issue
+from whistle.tokens import feedback_token
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -31,15 +39,21 @@ _PLURALS = {"attributes": "attribute", "values": "value", "endpoints": "endpoint
 _SERVICE_NOTICE = "接诉即办: departments report in within 3 working days and resolve within 6"
 
 
+PUBLIC_CHANNELS = {Channel.open311.value}
+
+
 class Open311Error(Exception):
-    def __init__(self, status: int, description: str, fmt: str = "json"):
+    def __init__(self, status: int, description: str, fmt: str = "json", headers: dict[str, str] | None = None):
         self.status, self.description, self.fmt = status, description, fmt if fmt in FORMATS else "json"
+        self.headers = headers
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Open311Error)
     async def _error(request: Request, exc: Open311Error) -> Response:
-        return render(exc.fmt, [{"code": exc.status, "description": exc.description}], "errors", "error", exc.status)
+        response = render(exc.fmt, [{"code": exc.status, "description": exc.description}], "errors", "error", exc.status)
+        response.headers.update(exc.headers or {})
+        return response
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -54,7 +68,7 @@ def _element(tag: str, value: Any) -> Element:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = xml_safe(str(value))  # whatever is stored, the document stays well-formed
     return el
 
 
@@ -89,7 +103,7 @@ def _limit(request: Request, fmt: str) -> None:
     try:
         request.app.state.deps.limits.check(client_address(request), None)
     except ApiError as exc:
-        raise Open311Error(429, exc.error, fmt) from None
+        raise Open311Error(429, exc.error, fmt, exc.headers) from None
 
 
 def _check_jurisdiction(request: Request, fmt: str) -> None:
@@ -190,34 +204,51 @@ def _iso(value: Any) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _coarse(deps, grid_id: str | None) -> dict[str, Any]:
+    """The community's name and the grid's centre: where, to the public, an issue is."""
+    j = deps.jurisdiction
+    try:
+        grid = j.unit(grid_id) if grid_id else None
+    except KeyError:
+        grid = None
+    if grid is None:
+        return {}
+    try:
+        community = j.unit(grid.parent).name if grid.parent else None
+    except KeyError:
+        community = None
+    return {"address": community, "lat": grid.lat, "long": grid.long}
+
+
 def service_request(deps, snapshot: dict[str, Any]) -> dict[str, Any]:
-    """One of our issues as an Open311 service request (from the state or the read model)."""
+    """One of our issues as an Open311 service request (from the state or the read model),
+    under the publication policy of this module's docstring."""
     try:
         category = deps.jurisdiction.category(snapshot["category"])
         service_name = category.name
     except KeyError:
         service_name = None
+    public_text = snapshot.get("channel") in PUBLIC_CHANNELS
     closed = snapshot["stage"] == "closed"
     notes = f"closed: {snapshot.get('outcome')}" if closed else f"stage: {snapshot['stage']}"
-    if snapshot.get("resolution"):
-        notes += f"; {snapshot['resolution']}"
+    if public_text and snapshot.get("resolution"):
+        notes += f"; {redact_for_publication(snapshot['resolution'])}"
+    description = redact_for_publication(snapshot["description"]) if public_text and snapshot.get("description") else None
     return _present({
         "service_request_id": snapshot["issue_id"],
         "status": "closed" if closed else "open",
         "status_notes": notes,
         "service_name": service_name,
         "service_code": snapshot["category"],
-        "description": snapshot.get("description"),
+        "description": description,
         "agency_responsible": _agency(deps, snapshot.get("owner_unit")),
         "service_notice": _SERVICE_NOTICE,
         "requested_datetime": _iso(snapshot["created_at"]),
         "updated_datetime": _iso(snapshot.get("updated_at")),
         "expected_datetime": _iso(snapshot.get("due_at")),
-        "address": snapshot.get("address"),
         "address_id": snapshot.get("grid_id"),
         "zipcode": None,
-        "lat": snapshot.get("lat"),
-        "long": snapshot.get("long"),
+        **_coarse(deps, snapshot.get("grid_id")),
     })
 
 
@@ -238,14 +269,15 @@ async def create_request(request: Request, fmt: str) -> Response:
     # The spec's swagger file sends the parameters in the query string: take both, the body winning.
     fields = {k: v for k, v in request.query_params.multi_items()} | {k: v for k, v in form.multi_items() if isinstance(v, str)}
     try:
+        deps.limits.check(client_address(request), None)
         p = authenticate(request, fields.get("api_key") or request.headers.get("X-API-Key"))
-        deps.limits.check(client_address(request), p.id)
+        deps.limits.check_key(p.id)
     except ApiError as exc:
-        raise Open311Error(exc.status, exc.error, fmt) from None
+        raise Open311Error(exc.status, exc.error, fmt, exc.headers) from None
     given = fields.get("jurisdiction_id")
     if given and given != deps.jurisdiction.id:
         raise Open311Error(404, f"unknown jurisdiction_id {given!r}", fmt)
-    if p.role not in SUBMITTERS or (p.role == Role.intake and p.channel != Channel.open311.value):
+    if p.role not in SUBMITTERS:
         raise Open311Error(403, "this api_key may not submit Open311 requests", fmt)
     reference = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
     if not re.match(REFERENCE_PATTERN, reference):
@@ -287,8 +319,14 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         detail = "; ".join(f"{d['field']}: {d['message']}" for d in exc.detail) if isinstance(exc.detail, list) else exc.error
         raise Open311Error(400, detail, fmt) from None
+    try:  # the same rule as /v1: the channel of the key, and a unit's own part of the district
+        check_submission(p, Channel.open311.value, intake.grid_id, deps.jurisdiction)
+    except ApiError as exc:
+        raise Open311Error(exc.status, exc.error, fmt) from None
     handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
     await wait_registered(handle)
+    if intake.reporter is not None:  # the resident's own way to rate the result
+        await deliver_token(deps, intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
     return render(fmt, answer, "service_requests", "request")
@@ -299,14 +337,21 @@ def _csv(value: str | None) -> list[str] | None:
     return items or None
 
 
+# Dates the read model can compare, with room for MAX_DAYS either side.
+_EARLIEST, _LATEST = datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def _datetime(value: str | None, name: str, fmt: str) -> datetime | None:
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # not a date; or 0001-01-01T00:00:00+14:00, before year 1 in UTC
         raise Open311Error(400, f"{name} must be a W3C datetime, e.g. 2026-10-01T00:00:00+08:00", fmt) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if not _EARLIEST <= parsed <= _LATEST:
+        raise Open311Error(400, f"{name} must be between 1970 and 9000", fmt)
+    return parsed
 
 
 @router.get("/requests.{fmt}")
@@ -360,7 +405,7 @@ async def _one(request: Request, name: str) -> Response:
     from workflows.issue import IssueWorkflow
 
     try:
-        s = await deps.client.get_workflow_handle(workflow_id_for(issue_id)).query(IssueWorkflow.state)
+        s = await deps.client.get_workflow_handle(workflow_id_for(issue_id)).query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         raise Open311Error(404, f"no service request {issue_id!r}", fmt) from None
     return render(fmt, [service_request(deps, s.model_dump(mode="json"))], "service_requests", "request")

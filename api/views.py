@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter
 from schemas.issue import IssueState
-from schemas.text import RefusesNul
+from schemas.text import RefusesControls
 
 
-class IntakeRequest(RefusesNul):
+class IntakeRequest(RefusesControls):
     """POST /v1/issues. Location: grid_id, or lat and long, or an address naming a community or grid."""
 
     model_config = ConfigDict(extra="forbid")
@@ -39,7 +39,11 @@ class IntakeResponse(BaseModel):
     issue_id: str
     workflow_id: str
     created: bool
-    feedback_token: str = Field(description="give it to the resident: it lets them send feedback on this issue")
+    feedback_token: str | None = Field(
+        default=None,
+        description="for intake services only: give it to the resident, it lets them send feedback on this issue "
+        "(for an issue a handler enters, the token goes to the reporter's phone or e-mail)",
+    )
     issue: IssueView
 
 

@@ -31,6 +31,7 @@ from activities.notifier import LogNotifier
 from bench.bare import BareTimers, noop
 from bench.common import report
 from schemas.intake import IssueIntake
+from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.throwaway import throwaway_read_model
@@ -79,6 +80,7 @@ async def servers(jurisdiction: Path, cache: int):
     keyring = Keyring.parse(Keyring.new_entry("bench-1"))
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(keyring), dev_server_existing_path=str(find_binary("temporal")),
+        interceptors=[ActorAttestation(ActorKeys.parse(Keyring.new_entry("bench-actor-1")))],
         search_attributes=SEARCH_ATTRIBUTES, dev_server_log_level="error",
         runtime=quiet_runtime(),
     )

@@ -56,6 +56,7 @@ class Stack:
             "WHISTLE_DATABASE_URL": self.database_url,
             "WHISTLE_JURISDICTION_FILE": str(self.jurisdiction_file),
             "WHISTLE_CODEC_KEY_FILE": str(self.data / "codec.key"),
+            "WHISTLE_ACTOR_KEY_FILE": str(self.data / "actor.key"),
             "WHISTLE_PRINCIPALS_FILE": str(self.data / "principals.yaml"),
             "WHISTLE_TOKEN_SECRET": (self.data / "token.secret").read_text().strip(),
             "WHISTLE_HOST": "127.0.0.1",
@@ -84,12 +85,14 @@ class Stack:
     def start(self) -> None:
         import secrets
 
+        from whistle.attest import ensure_actor_key_file
         from whistle.codec import ensure_key_file
         from whistle.jurisdiction import load_jurisdiction
         from whistle.principals import write_demo_principals
 
         self.data.mkdir(parents=True, exist_ok=True)
         ensure_key_file(self.data / "codec.key")
+        ensure_actor_key_file(self.data / "actor.key")
         (self.data / "token.secret").write_text(secrets.token_urlsafe(32))
         write_demo_principals(self.data, load_jurisdiction(self.jurisdiction_file))
         self.start_postgres()

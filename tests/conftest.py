@@ -26,6 +26,7 @@ from whistle.db.pool import open_pool  # noqa: E402
 from whistle.dev import find_binary  # noqa: E402
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction  # noqa: E402
 from whistle.logging import configure_logging  # noqa: E402
+from whistle.attest import ActorAttestation, ActorKeys  # noqa: E402
 from whistle.codec import Keyring  # noqa: E402
 from whistle.temporal import SEARCH_ATTRIBUTES, data_converter, ensure_search_attributes  # noqa: E402
 
@@ -35,6 +36,10 @@ configure_logging("console", "WARNING")
 TEST_KEY_ENTRY = Keyring.new_entry("test-1")
 TEST_KEYRING = Keyring.parse(TEST_KEY_ENTRY)
 CONVERTER = data_converter(TEST_KEYRING)
+# Tests' clients attest their updates, as the API does; their workers check (whistle.attest).
+TEST_ACTOR_ENTRY = Keyring.new_entry("test-actor-1")
+TEST_ACTOR_KEYS = ActorKeys.parse(TEST_ACTOR_ENTRY)
+ATTESTATION = [ActorAttestation(TEST_ACTOR_KEYS, TEST_KEYRING)]
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +89,7 @@ async def pool(pg_server, demo) -> AsyncIterator[asyncpg.Pool]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=CONVERTER,
+        interceptors=ATTESTATION,
         dev_server_existing_path=str(find_binary("temporal")),
         search_attributes=SEARCH_ATTRIBUTES,
     )
@@ -95,6 +101,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=CONVERTER,
+        interceptors=ATTESTATION,
         test_server_existing_path=str(find_binary("temporal-test-server")),
     )
     await ensure_search_attributes(env.client, "default")

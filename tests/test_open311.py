@@ -138,7 +138,7 @@ async def test_parameters_in_the_query_string_as_the_swagger_file_sends_them(api
         ({"api_key": None}, 401, "API key"),
         ({"api_key": "wrong"}, 401, "unknown API key"),
         ({"api_key": "key-ops"}, 403, "may not submit"),
-        ({"api_key": "key-hotline-12345"}, 403, "may not submit"),
+        ({"api_key": "key-hotline-12345"}, 403, "submits on channel hotline"),
         ({"service_code": None}, 400, "service_code"),
         ({"service_code": "unicorns"}, 400, "unknown category"),
         ({"address_id": None, "lat": "31.23", "long": "121.47"}, 400, "outside the jurisdiction"),

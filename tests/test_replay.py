@@ -11,8 +11,9 @@ from temporalio.worker import Replayer
 
 from schemas.issue import IssueWorkflowInput
 from schemas.league import LeagueInput
-from tests.conftest import CONVERTER, issue_worker
+from tests.conftest import TEST_KEYRING, issue_worker
 from tests.record_history import drive
+from whistle.temporal import data_converter
 from workflows.briefing import MonthlyBriefingWorkflow
 from workflows.issue import IssueWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -21,8 +22,10 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
-    # With the codec: payloads recorded before it pass through decode unchanged.
-    return Replayer(workflows=[IssueWorkflow, LeagueTableWorkflow, MonthlyBriefingWorkflow], data_converter=CONVERTER)
+    # With the codec; payloads recorded before it pass through decode unchanged (strict=False,
+    # for this Replayer only: workers and clients refuse them).
+    return Replayer(workflows=[IssueWorkflow, LeagueTableWorkflow, MonthlyBriefingWorkflow],
+                    data_converter=data_converter(TEST_KEYRING, strict=False))
 
 
 def test_recorded_histories_exist():
@@ -59,7 +62,6 @@ async def test_replay_of_a_fresh_lifecycle(dev_env, demo, pool):
 
 # ---------------------------------------------------------------------------------- the corpus
 from tests.record_corpus import HISTORIES as _DIR, corpus_keyring, read  # noqa: E402
-from whistle.temporal import data_converter  # noqa: E402
 
 CORPUS = sorted(_DIR.glob("corpus-*.jsonl.gz"))
 

@@ -65,7 +65,7 @@ def search_attributes(config: ConfigOpt = None) -> None:
 
     async def run() -> list[str]:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await ensure_search_attributes(client, settings.temporal_namespace)
+        return await ensure_search_attributes(client, client.namespace)
 
     added = asyncio.run(run())
     typer.echo(f"added: {', '.join(added)}" if added else "all search attributes already registered")
@@ -92,10 +92,10 @@ app.add_typer(schedules_app, name="schedules")
 
 
 def _with_client(settings, fn):
-    from whistle.temporal import connect
+    from whistle.temporal import connect_settings
 
     async def run():
-        client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
+        client = await connect_settings(settings, actors=bool(settings.actor_keys or settings.actor_key_file))
         return await fn(client)
 
     return asyncio.run(run())
@@ -227,6 +227,34 @@ def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) ->
 
 def main() -> None:
     app()
+
+
+
+
+actor_app = typer.Typer(no_args_is_help=True, help="Actor attestation for updates sent with the `temporal` CLI.")
+app.add_typer(actor_app, name="actor")
+
+
+@actor_app.command("sign")
+def actor_sign(
+    workflow_id: Annotated[str, typer.Option("--workflow-id", "-w")],
+    name: Annotated[str, typer.Option("--name", help="the update, e.g. urge")],
+    input: Annotated[str, typer.Option("--input", "-i", help="the update's input: one JSON object")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print the `--headers` value that attests this update's actor (needs WHISTLE_ACTOR_KEYS or
+    WHISTLE_ACTOR_KEY_FILE): `temporal workflow update execute -w ID --name N --input "$IN"
+    --headers "$(whistle actor sign -w ID --name N --input "$IN")"`."""
+    import json
+
+    from whistle.attest import HEADER
+
+    try:
+        keys = load_settings(config).actor_key_ring()
+        data = json.loads(input)
+    except ValueError as exc:  # no key, a bad key, input that is not JSON
+        _fail(str(exc))
+    typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def submit(
     data = _call("POST", "/v1/issues", api_url, api_key, json={k: v for k, v in body.items() if v is not None})
     issue = data["issue"]
     typer.echo(f"{'created' if data['created'] else 'exists'}: {data['issue_id']}  stage {issue['stage']}  owner {issue['owner_unit']}")
-    typer.echo(f"feedback token: {data['feedback_token']}")
+    if data.get("feedback_token"):  # intake services only; a handler's resident gets it by the notifier
+        typer.echo(f"feedback token: {data['feedback_token']}")
 
 
 @app.command()

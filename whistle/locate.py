@@ -11,7 +11,7 @@ MAX_DISTANCE_M = 2000.0
 
 
 class LocationError(ValueError):
-    pass
+    """Its message never repeats the input: an address may hold a name or a phone number."""
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -33,7 +33,7 @@ class Locator:
             raise LocationError("the jurisdiction has no grid coordinates; give grid_id")
         best = min(self._placed, key=lambda g: _distance_m(lat, long, g.lat, g.long))
         if _distance_m(lat, long, best.lat, best.long) > MAX_DISTANCE_M:
-            raise LocationError(f"({lat}, {long}) is outside the jurisdiction {self.j.name_en}")
+            raise LocationError(f"these coordinates are outside the jurisdiction {self.j.name_en}")
         return best
 
     def grid_by_address(self, address: str) -> Unit:
@@ -47,7 +47,7 @@ class Locator:
             if name and name.casefold() in text
         ]
         if not named:
-            raise LocationError(f"address {address!r} names no community or grid of {self.j.name_en}; give lat/long")
+            raise LocationError(f"the address names no community or grid of {self.j.name_en}; give lat/long or grid_id")
         unit = max(named, key=lambda t: t[0])[1]
         if unit.level == Level.grid:
             return unit
@@ -60,7 +60,7 @@ class Locator:
             except KeyError:
                 unit = None
             if unit is None or unit.level != Level.grid:
-                raise LocationError(f"unknown grid {grid_id!r}")
+                raise LocationError("unknown grid_id: see GET /v1/units for the grids")
             return grid_id
         if lat is not None and long is not None:
             return self.nearest_grid(lat, long).id

@@ -1,5 +1,6 @@
-"""Connecting to Temporal the one way every process does: pydantic data converter, and the
-search attributes of the public contract."""
+"""Connecting to Temporal the one way every process does: the SDK's environment configuration
+(address, namespace, TLS / mTLS, API key), the pydantic data converter with the payload codec,
+actor attestation, and the search attributes of the public contract."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
+from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import EncryptionCodec, Keyring
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
 
 ISSUE_STAGE = SearchAttributeKey.for_keyword("IssueStage")
 OWNER_UNIT = SearchAttributeKey.for_keyword("OwnerUnit")
@@ -33,25 +38,60 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-def data_converter(keyring: Keyring | None) -> DataConverter:
+def data_converter(keyring: Keyring | None, strict: bool = True) -> DataConverter:
     """The pydantic converter, with the AES-GCM codec when a keyring is given. Every client,
-    worker and Replayer of whistle uses this."""
+    worker and Replayer of whistle uses this; only a Replayer of histories recorded before the
+    codec passes strict=False."""
     if keyring is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring))
+    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(keyring, strict))
 
 
 def client_interceptors(tracer_provider=None) -> list:
-    """Every whistle client's interceptors, in order: the one place to add one. Those that are
-    also worker interceptors (the SDK's TracingInterceptor) run in the client's workers too."""
+    """Every whistle client's interceptors but the actor attestation, in order: the one place to
+    add one. Those that are also worker interceptors (the SDK's TracingInterceptor) run in the
+    client's workers too."""
     from whistle.tracing import temporal_tracing
 
     return [*temporal_tracing(tracer_provider)]
 
 
-async def connect(address: str, namespace: str = "default", keyring: Keyring | None = None) -> Client:
+def connect_config(
+    address: str | None = None, namespace: str | None = None, env: dict[str, str] | None = None
+) -> ClientConnectConfig:
+    """Client.connect's arguments from the SDK's environment configuration (TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and its TOML file),
+    with WHISTLE_TEMPORAL_ADDRESS / _NAMESPACE (`address`, `namespace`) winning when given."""
+    config = ClientConfigProfile.load(override_env_vars=env).to_client_connect_config()
+    if address:
+        config["target_host"] = address
+    if namespace:
+        config["namespace"] = namespace
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config.setdefault("namespace", "default")
+    return config
+
+
+async def connect(
+    address: str | None = None,
+    namespace: str | None = None,
+    keyring: Keyring | None = None,
+    actor_keys: ActorKeys | None = None,
+) -> Client:
+    """A client that encrypts payloads (keyring) and attests the actor of every update it sends
+    (actor_keys); a worker built on it checks both."""
+    interceptors = [ActorAttestation(actor_keys, keyring)] if actor_keys is not None else []
     return await Client.connect(
-        address, namespace=namespace, data_converter=data_converter(keyring), interceptors=client_interceptors()
+        **connect_config(address, namespace), data_converter=data_converter(keyring),
+        interceptors=interceptors + client_interceptors(),
+    )
+
+
+async def connect_settings(settings, actors: bool = True) -> Client:
+    """The client of a whistle process (worker, API, CLI) from its settings."""
+    return await connect(
+        settings.temporal_address, settings.temporal_namespace, settings.keyring(),
+        settings.actor_key_ring() if actors else None,
     )
 
 

@@ -28,13 +28,13 @@ class LeagueTableWorkflow:
         self.s: LeagueState | None = None
         self._decision: ReviewDraft | None = None
         self._round_closed = False
-        self._adjusting = False
+        # Drafts that apply the supervisor's adjustments, rank only units with enough issues and
+        # say what changed; executions begun before keep their comments-only review. Asked here,
+        # in the run's first activation before anything else: the rule of workflows/patches.py.
+        self._adjusting = workflow.patched("league-review-adjustments")
 
     @workflow.run
     async def run(self, input: LeagueInput) -> LeagueState:
-        # Drafts that apply the supervisor's adjustments, rank only units with enough issues and
-        # say what changed; executions begun before keep their comments-only review.
-        self._adjusting = workflow.patched("league-review-adjustments")
         if workflow.info().workflow_id != f"league-{input.period}":
             raise ApplicationError(f"workflow id must be league-{input.period}", type="BadWorkflowId", non_retryable=True)
         policy = input.policy or await workflow.execute_local_activity_method(QuarterlyActivities.league_policy, **_LOCAL)

@@ -26,6 +26,7 @@ from schemas.evaluation import EvaluationInput
 from schemas.issue import IssueState
 from schemas.league import LeagueInput, LeagueState
 from schemas.period import next_quarter, period_bounds, quarter_of
+from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.db.throwaway import throwaway_read_model
 from whistle.dev import find_binary
@@ -93,6 +94,7 @@ async def simulate(
     keyring = keyring or Keyring.parse(Keyring.new_entry("sim-1"))  # throwaway: so is the server
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(keyring), test_server_existing_path=str(find_binary("temporal-test-server")),
+        interceptors=[ActorAttestation(ActorKeys.parse(Keyring.new_entry("sim-actor-1")))],  # throwaway too
         runtime=quiet_runtime(),
     )
     try:

@@ -1,0 +1,594 @@
+"""Every probe of the security review (issue 12) as a test: forged actors, faked satisfaction,
+issues outside a unit's scope, reporters' data on public feeds and the codec server, secrets
+on disk, and the robustness of the public edges. See docs/security.md."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import uuid
+
+import pytest
+import uvicorn
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from tests.api_support import key, serve_api
+from tests.conftest import CONVERTER, TEST_ACTOR_KEYS, issue_worker
+from tests.helpers import SUPERVISOR, start, state
+from whistle.attest import HEADER, ActorAttestation, ActorKeys
+from whistle.codec import Keyring
+from whistle.dev import find_binary
+from workflows.issue import IssueWorkflow
+
+FORGED = {"actor": {"id": "forged", "role": "supervisor"}, "note": "x"}
+
+
+def forged_events(s) -> int:
+    return sum(1 for e in s.history if e.actor is not None and e.actor.id == "forged")
+
+
+# ---------------------------------------------------------------------------------- 1. forged actors
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def http_server(app):
+    """The app on a real port (the `temporal` CLI reaches the codec server over HTTP)."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def temporal_cli(env, *args: str, **environ: str) -> subprocess.CompletedProcess:
+    address = env.client.service_client.config.target_host
+    cmd = [str(find_binary("temporal")), *args, "--address", address]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    return await asyncio.to_thread(
+        subprocess.run, cmd, capture_output=True, text=True, timeout=60, env=clean | environ
+    )
+
+
+async def test_forged_actor_from_the_temporal_cli_is_refused(dev_env, demo, pool):
+    """The review's probe: no codec, no key, a supervisor's urge. Refused, nothing recorded."""
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        r = await temporal_cli(
+            dev_env, "workflow", "update", "execute", "-w", h.id, "--name", "urge", "--input", json.dumps(FORGED)
+        )
+        assert r.returncode != 0
+        assert forged_events(await state(h)) == 0
+
+
+async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, pool):
+    """Starts are not attested (an intake has no actor): the keyring is what stops a forged issue."""
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        wid = f"issue-hotline-forged-{uuid.uuid4().hex[:6]}"
+        intake = {"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
+                             "category": "tree-trimming", "grid_id": "heping-a1-c1-g1", "description": "forged"}}
+        r = await temporal_cli(dev_env, "workflow", "start", "--type", "IssueWorkflow", "--task-queue", tq,
+                               "--workflow-id", wid, "--input", json.dumps(intake))
+        assert r.returncode == 0, r.stderr
+        await asyncio.sleep(1.5)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM issues WHERE workflow_id = $1", wid) == 0
+        # The API says so plainly, never 500, whether reading it or submitting its reference.
+        async with serve_api(dev_env, demo, pool) as a:
+            iid = wid.removeprefix("issue-")
+            r = await a.http.get(f"/v1/issues/{iid}", headers=key("supervisor"))
+            assert r.status_code == 503 and "cannot be read" in r.json()["error"] and r.headers["Retry-After"]
+            r = await a.http.post("/v1/issues", json=intake["intake"] | {"description": "real"}, headers=HOTLINE_KEY)
+            assert r.status_code == 503 and "does not answer" in r.json()["error"], r.text
+        await dev_env.client.get_workflow_handle(wid).terminate("test")
+
+
+async def test_cli_with_the_codec_but_without_attestation_is_forbidden_and_with_it_accepted(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as api, http_server(api.app) as url:
+        h = await start(dev_env.client, api.task_queue, "tree-trimming")
+        codec = {"TEMPORAL_CODEC_ENDPOINT": f"{url}/codec", "TEMPORAL_CODEC_AUTH": "Bearer key-ops"}
+        update = ["workflow", "update", "execute", "-w", h.id, "--name", "urge", "--input", json.dumps(FORGED)]
+        r = await temporal_cli(dev_env, *update, **codec)
+        assert r.returncode != 0 and "not attested" in r.stderr + r.stdout, r.stderr
+        # Signed for another workflow or another body: refused too.
+        other = TEST_ACTOR_KEYS.sign("issue-other", "urge", [FORGED])
+        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(other)}", **codec)
+        assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
+        assert forged_events(await state(h)) == 0
+        # An operator holding the actor key (`whistle actor sign` prints this header).
+        signed = TEST_ACTOR_KEYS.sign(h.id, "urge", [FORGED])
+        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(signed)}", **codec)
+        assert r.returncode == 0, r.stderr
+        assert forged_events(await state(h)) == 1
+
+
+async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_env, demo, pool):
+    """Every update of every workflow is checked (here IssueWorkflow and the evaluation round)."""
+    from workflows.evaluation import ReverseEvaluationWorkflow
+
+    target = dev_env.client.service_client.config.target_host
+    stranger = await Client.connect(
+        target, data_converter=CONVERTER,
+        interceptors=[ActorAttestation(ActorKeys.parse(Keyring.new_entry("stranger")))],
+    )
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await stranger.get_workflow_handle(h.id).execute_update("urge", {"actor": SUPERVISOR, "note": "x"})
+        assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == "Forbidden"
+        assert "not attested" in err.value.cause.message
+        ev = stranger.get_workflow_handle(f"evaluation-{uuid.uuid4().hex[:6]}")
+        with pytest.raises(Exception):
+            await ev.execute_update(ReverseEvaluationWorkflow.rate, {})
+
+
+def test_attestation_binds_workflow_update_and_body():
+    keys = TEST_ACTOR_KEYS
+    body = {"actor": SUPERVISOR, "note": "督办"}
+    mac = keys.sign("issue-a", "urge", [body])
+    from schemas.actions import Urge
+
+    received = Urge.model_validate(body)
+    assert keys.verify("issue-a", "urge", [received], mac)
+    assert not keys.verify("issue-b", "urge", [received], mac)
+    assert not keys.verify("issue-a", "escalate", [received], mac)
+    assert not keys.verify("issue-a", "urge", [Urge.model_validate(body | {"note": "别的"})], mac)
+    assert not keys.verify("issue-a", "urge", [received], None)
+    assert not keys.verify("issue-a", "urge", [received], "unknown-kid:" + mac.partition(":")[2])
+    # Rotation: the new key signs, the old one still verifies.
+    old, new = Keyring.new_entry("old"), Keyring.new_entry("new")
+    rotated = ActorKeys.parse(f"{new},{old}")
+    assert rotated.verify("issue-a", "urge", [received], ActorKeys.parse(old).sign("issue-a", "urge", [body]))
+    assert rotated.sign("issue-a", "urge", [body]).startswith("new:")
+
+
+async def test_a_worker_refuses_to_run_without_attestation(dev_env, demo, pool):
+    from activities.notifier import MemoryNotifier
+    from worker import build_worker
+
+    plain = await Client.connect(dev_env.client.service_client.config.target_host, data_converter=CONVERTER)
+    with pytest.raises(ValueError, match="actor attestation"):
+        build_worker(plain, demo, pool, MemoryNotifier(), "tq-none")
+
+
+async def test_validators_do_not_run_on_replay_so_keys_may_change(dev_env, demo, pool):
+    """A replay under other actor keys (rotated, or none) replays: the check is in the validator."""
+    from temporalio.worker import Replayer
+
+    from tests.helpers import act
+    from whistle.temporal import data_converter
+
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        await act(h, "urge", actor=SUPERVISOR, note="督办")
+    history = await h.fetch_history()
+    from tests.conftest import TEST_KEYRING
+
+    other = ActorAttestation(ActorKeys.parse(Keyring.new_entry("other")), TEST_KEYRING)
+    for interceptors in ([other], []):
+        replayer = Replayer(workflows=[IssueWorkflow], data_converter=data_converter(TEST_KEYRING), interceptors=interceptors)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
+# ---------------------------------------------------------------------------------- 1. the Temporal client's transport
+def test_temporal_environment_configuration_reaches_the_client(tmp_path):
+    """TEMPORAL_* (the SDK's environment configuration) gives TLS, mTLS and the API key;
+    WHISTLE_TEMPORAL_ADDRESS / _NAMESPACE win when set."""
+    from temporalio.service import TLSConfig
+
+    from whistle.temporal import connect_config
+
+    assert connect_config(env={}) == {"target_host": "127.0.0.1:7233", "namespace": "default"}
+    ca, cert, key_file = (tmp_path / n for n in ("ca.pem", "client.pem", "client.key"))
+    for path, text in ((ca, "CA"), (cert, "CERT"), (key_file, "KEY")):
+        path.write_text(text)
+    env = {
+        "TEMPORAL_ADDRESS": "temporal.example:7233", "TEMPORAL_NAMESPACE": "whistle-prod",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(ca), "TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert),
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key_file), "TEMPORAL_TLS_SERVER_NAME": "temporal.internal",
+    }
+    config = connect_config(env=env)
+    assert config["target_host"] == "temporal.example:7233" and config["namespace"] == "whistle-prod"
+    tls = config["tls"]
+    assert isinstance(tls, TLSConfig)
+    assert (tls.server_root_ca_cert, tls.client_cert, tls.client_private_key) == (b"CA", b"CERT", b"KEY")
+    assert tls.domain == "temporal.internal"
+    cloud = connect_config(env={"TEMPORAL_ADDRESS": "x.tmprl.cloud:7233", "TEMPORAL_API_KEY": "secret"})
+    assert cloud["api_key"] == "secret" and cloud["tls"] is True  # an API key goes over TLS
+    override = connect_config("10.0.0.5:7233", "other", env=env)
+    assert override["target_host"] == "10.0.0.5:7233" and override["namespace"] == "other"
+
+
+async def test_tls_settings_are_used_when_connecting(dev_env, monkeypatch):
+    """With TEMPORAL_TLS=true the client speaks TLS: the plain dev server does not answer it."""
+    from whistle.temporal import connect
+
+    address = dev_env.client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_TLS", "true")
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(connect(address), 20)
+    monkeypatch.delenv("TEMPORAL_TLS")
+    assert (await connect(address)).namespace == "default"
+
+
+# ---------------------------------------------------------------------------------- the HTTP edges
+GRID_KEY = key("grid-heping-a1-c1-g1")
+HOTLINE_KEY = key("hotline-12345")
+PHONE = "13977778888"
+
+
+@pytest.fixture
+async def api(dev_env, demo, pool):
+    from activities.notifier import MemoryNotifier
+
+    async with serve_api(dev_env, demo, pool) as a:
+        a.app.state.deps.notifier = a.notifier = MemoryNotifier()
+        yield a
+
+
+def body(**extra):
+    return {"channel": "walkin", "reference": f"s-{uuid.uuid4().hex[:10]}", "category": "tree-trimming",
+            "grid_id": "heping-a1-c1-g1", "description": "树枝挡路"} | extra
+
+
+async def act_on(api, iid, action, headers, **payload):
+    return await api.http.post(f"/v1/issues/{iid}/actions/{action}", json=payload, headers=headers)
+
+
+# 2. satisfaction comes from residents only
+async def test_a_handler_never_gets_the_feedback_token(api):
+    walkin = body(reporter={"phone": PHONE})
+    r = await api.http.post("/v1/issues", json=walkin, headers=GRID_KEY)
+    assert r.status_code == 201 and r.json().get("feedback_token") is None
+    again = await api.http.post("/v1/issues", json=walkin, headers=GRID_KEY)
+    assert again.status_code == 200 and again.json().get("feedback_token") is None
+    # ... the resident gets it through the notifier (again on resubmission: a retried delivery).
+    [(iid, reporter, token), repeated] = api.notifier.tokens
+    assert iid == r.json()["issue_id"] and reporter.phone == PHONE and repeated[2] == token
+    # and the supervisor's key does not get it either
+    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=key("supervisor"))
+    assert r.status_code == 201 and r.json().get("feedback_token") is None
+    # An intake service acts for the resident: it gets the token to pass on.
+    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)
+    assert r.status_code == 201 and r.json()["feedback_token"]
+
+
+async def test_a_handler_cannot_rate_a_patrol_issue(api):
+    r = await api.http.post("/v1/issues", json=body(channel="patrol"), headers=GRID_KEY)
+    iid = r.json()["issue_id"]
+    assert r.json().get("feedback_token") is None and api.notifier.tokens == []
+    assert (await act_on(api, iid, "resolve", GRID_KEY, summary="剪了")).status_code == 200
+    r = await act_on(api, iid, "feedback", GRID_KEY, satisfied=True)
+    assert r.status_code == 403
+    r = await api.http.post(f"/v1/issues/{iid}/actions/feedback", json={"satisfied": True},
+                            headers={"X-Feedback-Token": "guessed-token-value"})
+    assert r.status_code == 401
+
+
+# 3. a unit creates issues only inside its own scope, on every route
+@pytest.mark.parametrize(("who", "fields"), [
+    ("grid-heping-a1-c1-g1", {"grid_id": "donghua-a2-c4-g2"}),
+    ("community-heping-a1-c1", {"grid_id": "jianguo-a1-c1-g1"}),
+    ("street-heping", {"grid_id": "jianguo-a2-c4-g2", "channel": "patrol"}),
+])
+async def test_units_submit_only_inside_their_scope(api, who, fields):
+    r = await api.http.post("/v1/issues", json=body(**fields), headers=key(who))
+    assert r.status_code == 403 and "outside the scope" in r.json()["error"]
+    inside = await api.http.post("/v1/issues", json=body(), headers=key(who))
+    assert inside.status_code == 201
+
+
+async def test_units_cannot_submit_through_open311_either(api):
+    form = {"api_key": "key-grid-heping-a1-c1-g1", "service_code": "tree-trimming", "address_id": "jianguo-a2-c4-g2",
+            "description": "树倒了"}
+    r = await api.http.post("/open311/v2/requests.json", data=form)
+    assert r.status_code == 403
+    r = await api.http.post("/open311/v2/requests.json", data=form | {"address_id": "heping-a1-c1-g1"})
+    assert r.status_code == 403  # a unit's channels are patrol and walkin
+    r = await api.http.post("/open311/v2/requests.json", data=form | {"api_key": "key-open311-client"})
+    assert r.status_code == 200
+
+
+# 4. the public feed
+CHINESE = "光华里社区第一网格 3号楼302室 王小明 13977778888"
+
+
+async def test_open311_feed_publishes_no_contact_details(api, pool):
+    r = await api.http.post("/v1/issues", headers=HOTLINE_KEY, json=body(
+        channel="hotline", grid_id=None, address=CHINESE,
+        description="楼道堆物，电话13977778888，身份证110101199003074518，邮箱wang.xm@163.com，5栋2单元1201"))
+    assert r.status_code == 201, r.text
+    hotline_id = r.json()["issue_id"]
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "lat": "39.951", "long": "116.39",
+            "address_string": "和平里 3号楼302室",
+            "description": "树枝压到电线，我是张三 139-1234-5678，邮箱zs@example.cn，住2单元502"}
+    r = await api.http.post("/open311/v2/requests.json", data=form)
+    assert r.status_code == 200, r.text
+    open311_id = r.json()[0]["service_request_id"]
+    for fmt in ("json", "xml"):
+        feed = (await api.http.get(f"/open311/v2/requests.{fmt}")).text
+        for secret in (PHONE, "1234-5678", "12345678", "110101199003074518", "wang.xm@163.com", "zs@example.cn",
+                       "302室", "2单元502", "1201", "王小明", "39.951"):
+            assert secret not in feed, (fmt, secret)
+    published = {x["service_request_id"]: x for x in (await api.http.get("/open311/v2/requests.json")).json()}
+    assert "description" not in published[hotline_id]  # a hotline call is not a public post
+    assert published[open311_id]["description"].startswith("树枝压到电线") and "[电话已隐去]" in published[open311_id]["description"]
+    assert published[hotline_id]["address"] == "光华里社区"  # the community, not the door
+    # The read model keeps no contact details in clear either.
+    async with pool.acquire() as conn:
+        snapshots = " ".join(str(r["snapshot"]) for r in await conn.fetch("SELECT snapshot FROM issues"))
+    for secret in (PHONE, "110101199003074518", "wang.xm@163.com", "1234-5678", "zs@example.cn"):
+        assert secret not in snapshots, secret
+    # ... but those who may call back still can: the phone joined the encrypted contact.
+    shown = (await api.http.get(f"/v1/issues/{hotline_id}", headers=key("supervisor"))).json()
+    assert shown["reporter"]["phone"] == PHONE and shown["reporter"]["email"] == "wang.xm@163.com"
+
+
+@pytest.mark.parametrize(("text", "hidden", "kept"), [
+    ("光华里社区第一网格 3号楼302室 王小明 13977778888", ["302室", "13977778888"], ["光华里社区第一网格", "3号楼"]),
+    ("电话：010-6512 3456，身份证11010119900307451X", ["6512", "11010119900307451X"], ["电话"]),
+    ("和平里5栋2单元1201漏水，联系+86 139 7777 8888", ["1201", "7777"], ["和平里", "漏水"]),
+    ("邮箱 li.si@example.com.cn 反映12号院3号楼1203噪音", ["li.si@example.com.cn", "1203"], ["噪音", "12号院"]),
+    ("路灯坏了三天，2026年11月20日下午3点报修", [], ["路灯坏了三天，2026年11月20日下午3点报修"]),
+])
+def test_redaction_of_realistic_chinese_text(text, hidden, kept):
+    from schemas.text import redact_for_publication
+
+    out = redact_for_publication(text)
+    assert not [h for h in hidden if h in out], out
+    assert all(k in out for k in kept), out
+
+
+# 5. one rule for reporter data
+async def test_codec_server_shows_the_contact_to_the_supervisor_only(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as a:  # the codec server asks for a key
+        r = await a.http.post("/v1/issues", headers=HOTLINE_KEY, json=body(channel="hotline", reporter={"phone": PHONE}))
+        h = dev_env.client.get_workflow_handle(r.json()["workflow_id"])
+        history = await Client.connect(dev_env.client.service_client.config.target_host)
+        raw = await history.get_workflow_handle(h.id).fetch_history()
+        start = raw.events[0].workflow_execution_started_event_attributes.input
+        from google.protobuf import json_format
+
+        payloads = json_format.MessageToJson(start)
+        for who, shows in (("ops", False), ("supervisor", True)):
+            decoded = await a.http.post("/codec/decode", content=payloads, headers={"Authorization": f"Bearer key-{who}"})
+            assert decoded.status_code == 200
+            data = "".join(base64_data(p) for p in decoded.json()["payloads"])
+            assert (PHONE in data) is shows, who
+            assert "树枝挡路" in data  # the rest stays readable
+        assert (await a.http.post("/codec/decode", content=payloads, headers={"Authorization": "Bearer key-grid-heping-a1-c1-g1"})).status_code == 403
+        # Encode: the supervisor and ops only.
+        assert (await a.http.post("/codec/encode", content=payloads, headers={"Authorization": "Bearer key-hotline-12345"})).status_code == 403
+
+
+def base64_data(p: dict) -> str:
+    import base64
+
+    return base64.b64decode(p.get("data", "")).decode("utf-8", "replace")
+
+
+async def test_a_department_that_declined_no_longer_sees_the_contact(api):
+    r = await api.http.post("/v1/issues", headers=HOTLINE_KEY, json=body(channel="hotline", reporter={"phone": PHONE}))
+    iid = r.json()["issue_id"]
+    await act_on(api, iid, "escalate", GRID_KEY, reason="r")
+    await act_on(api, iid, "dispatch", key("street-heping"))
+    dept = key("dept-lvhua")
+    assert (await api.http.get(f"/v1/issues/{iid}", headers=dept)).json()["reporter"]["phone"] == PHONE
+    r = await act_on(api, iid, "decline", dept, reason="非本部门")
+    assert r.status_code == 200 and r.json()["reporter"] is None
+    assert (await api.http.get(f"/v1/issues/{iid}", headers=dept)).json()["reporter"] is None
+    assert (await api.http.get(f"/v1/issues/{iid}", headers=key("ops"))).json()["reporter"] is None
+
+
+async def test_location_errors_do_not_echo_the_input(api):
+    for fields in ({"grid_id": None, "address": f"火星基地 {PHONE}"}, {"grid_id": f"g-{PHONE}"},
+                   {"grid_id": None, "lat": 10.0, "long": 10.0}):
+        r = await api.http.post("/v1/issues", json=body(channel="hotline", **fields), headers=HOTLINE_KEY)
+        assert r.status_code == 422 and PHONE not in r.text and "10.0" not in r.text, r.text
+
+
+# 6. secrets on disk (whistle dev's data directory: see also test_dev_stack)
+def test_secrets_are_written_owner_only(tmp_path, demo):
+    from whistle.attest import ensure_actor_key_file
+    from whistle.codec import ensure_key_file, write_secret
+    from whistle.principals import write_demo_principals
+
+    made = [ensure_key_file(tmp_path / "codec.key"), ensure_actor_key_file(tmp_path / "actor.key"),
+            *write_demo_principals(tmp_path, demo)]
+    write_secret(tmp_path / "token.secret", "s")
+    made.append(tmp_path / "token.secret")
+    for path in made:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    with pytest.raises(FileExistsError):  # never rewritten (and never briefly world-readable)
+        write_secret(tmp_path / "token.secret", "other")
+
+
+# 7. Open311 date filters
+@pytest.mark.parametrize("query", [
+    "end_date=0001-01-01T00:00:00-14:00", "end_date=0001-03-01T00:00:00Z", "start_date=0001-01-01T00:00:00%2B14:00",
+    "start_date=9999-12-31T23:59:59-14:00", "end_date=1969-12-31T00:00:00Z",
+])
+async def test_open311_dates_out_of_range_are_400(api, query):
+    for fmt in ("json", "xml"):
+        r = await api.http.get(f"/open311/v2/requests.{fmt}?{query}")
+        assert r.status_code == 400, (query, r.text)
+
+
+# 8. control characters
+@pytest.mark.parametrize("char", ["\x01", "\x08", "\x0b", "\x1b", "\x7f", "\ufffe"])
+async def test_control_characters_are_refused_at_intake(api, char):
+    r = await api.http.post("/v1/issues", json=body(channel="hotline", description=f"坏了{char}"), headers=HOTLINE_KEY)
+    assert r.status_code == 422 and "control characters" in r.text
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
+            "description": f"坏了{char}"}
+    assert (await api.http.post("/open311/v2/requests.json", data=form)).status_code == 400
+    r = await act_on(api, "hotline-x", "escalate", GRID_KEY, reason=f"r{char}")
+    assert r.status_code == 422
+
+
+def test_the_xml_writer_is_well_formed_whatever_is_stored():
+    from xml.etree.ElementTree import fromstring
+
+    from api.open311 import render
+
+    stored = {"service_request_id": "x", "description": "".join(chr(c) for c in range(32)) + "\ufffe\ud800 ok"}
+    fromstring(render("xml", [stored], "service_requests", "request").body)  # raises if not well-formed
+
+
+# 9. the edges
+async def test_a_flood_of_bad_keys_meets_429_with_retry_after(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool, rate_limit_failed_keys="5/minute") as a:
+        codes = [(await a.http.get("/v1/issues", headers={"X-API-Key": f"bad-{i}"})).status_code for i in range(8)]
+        assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
+        r = await a.http.get("/v1/issues", headers={"X-API-Key": "bad"})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        r = await a.http.post("/open311/v2/requests.json", data={"api_key": "bad", "service_code": "x"})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+async def test_open311_429_has_retry_after(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool, rate_limit_address="2/minute") as a:
+        codes = [(await a.http.get("/open311/v2/services.xml")) for _ in range(3)]
+        assert [r.status_code for r in codes] == [200, 200, 429]
+        assert int(codes[-1].headers["Retry-After"]) > 0
+
+
+async def test_a_chunked_body_over_the_limit_is_413(api):
+    async def chunks():
+        for _ in range(80):
+            yield b"x" * 1024
+
+    r = await api.http.post("/v1/issues", content=chunks(), headers=HOTLINE_KEY | {"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "request body too large"
+
+
+async def test_405_says_allow(api):
+    r = await api.http.delete("/v1/issues")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"] and r.json()["error"]
+
+
+async def test_out_of_scope_actions_are_403_and_do_not_tell_the_stage(api):
+    iid = (await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)).json()["issue_id"]
+    for who in ("grid-other", "street-donghua", "dept-chengguan"):
+        r = await act_on(api, iid, "resolve", key(who), summary="x")
+        assert r.status_code == 403 and "stage" not in r.text and "grid" not in r.json()["error"], (who, r.text)
+
+
+async def test_urge_refuses_an_unknown_unit(api):
+    iid = (await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)).json()["issue_id"]
+    r = await act_on(api, iid, "urge", key("supervisor"), note="督办", unit_id="no-such-unit")
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "unit_id"
+    assert (await act_on(api, iid, "urge", key("supervisor"), note="督办", unit_id="heping-a1-c1-g1")).status_code == 200
+
+
+async def test_openapi_declares_the_key_the_422_shape_and_typed_actions(api):
+    doc = (await api.http.get("/openapi.json")).json()
+    [scheme] = doc["components"]["securitySchemes"].values()
+    assert scheme == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "your API key"}
+    assert {"field", "message"} <= set(doc["components"]["schemas"]["ValidationError"]["properties"])
+    assert "loc" not in json.dumps(doc["components"]["schemas"]["ValidationError"])
+    for action in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
+                   "assign", "urge", "feedback", "review"):
+        op = doc["paths"][f"/v1/issues/{{issue_id}}/actions/{action}"]["post"]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert "actor" not in doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+    rating = doc["paths"]["/v1/evaluations/{quarter}/ratings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert rating["$ref"].endswith("RatingBody")
+    # The generic route still answers, and a real 422 has the documented shape.
+    iid = (await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)).json()["issue_id"]
+    r = await act_on(api, iid, "escalate", GRID_KEY)
+    assert r.status_code == 422 and r.json()["detail"] == [{"field": "reason", "message": "Field required"}]
+
+
+# 10. client addresses behind proxies, limits shared through a storage
+async def test_forwarded_addresses_count_only_from_trusted_proxies(dev_env, demo, pool):
+    import httpx
+
+    from api.app import create_app
+
+    async with serve_api(dev_env, demo, pool, rate_limit_address="2/minute", trusted_proxies="10.0.0.0/8") as a:
+        async def get(peer: str, forwarded: str) -> int:
+            transport = httpx.ASGITransport(app=a.app, client=(peer, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return (await c.get("/v1/categories", headers={"X-Forwarded-For": forwarded})).status_code
+
+        # Behind the ingress (10.1.2.3) two residents have a bucket each.
+        assert [await get("10.1.2.3", "203.0.113.7") for _ in range(3)] == [200, 200, 429]
+        assert await get("10.1.2.3", "198.51.100.9, 10.9.9.9") == 200
+        # A client that is not a trusted proxy cannot choose its bucket by the header.
+        assert [await get("192.0.2.50", f"198.51.100.{i}") for i in range(3)] == [200, 200, 429]
+    assert create_app  # (the app is built by serve_api)
+
+
+def test_rate_limit_storage_is_configurable():
+    from limits.errors import ConfigurationError
+    from limits.storage import MemoryStorage
+
+    from api.guard import RateLimits
+
+    assert isinstance(RateLimits("1/minute", "1/minute", storage="memory://").limiter.storage, MemoryStorage)
+    with pytest.raises(ConfigurationError):  # the URI reaches `limits`, which names what is missing
+        RateLimits("1/minute", "1/minute", storage="nosuch://host")
+    try:
+        redis = RateLimits("1/minute", "1/minute", storage="redis://127.0.0.1:1/0")
+    except ConfigurationError as exc:  # the `redis` package is not installed here
+        assert "redis" in str(exc).lower()
+    else:
+        assert type(redis.limiter.storage).__name__ == "RedisStorage"
+
+
+async def test_a_failed_token_delivery_does_not_fail_the_intake(api):
+    class Down:
+        async def send_feedback_token(self, *args):
+            raise ConnectionError("gateway down")
+
+    api.app.state.deps.notifier = Down()
+    r = await api.http.post("/v1/issues", json=body(reporter={"phone": PHONE}), headers=GRID_KEY)
+    assert r.status_code == 201 and r.json().get("feedback_token") is None
+
+
+async def test_the_webhook_notifier_delivers_the_token_to_the_gateway():
+    """The receiver (an SMS / e-mail gateway; here a real HTTP server) gets the contact and the
+    token, under one Idempotency-Key per issue."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from activities.notifier import WebhookNotifier
+    from schemas.intake import Reporter
+
+    seen = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.headers["Idempotency-Key"], json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        await WebhookNotifier(f"http://127.0.0.1:{server.server_port}/sms").send_feedback_token(
+            "walkin-1", Reporter(phone=PHONE), "tok")
+    finally:
+        server.shutdown()
+    [(idem, message)] = seen
+    assert idem == "walkin-1:feedback_token"
+    assert message == {"kind": "feedback_token", "issue_id": "walkin-1", "token": "tok",
+                       "reporter": {"name": None, "phone": PHONE, "email": None}}
