@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import codec_server, errors, issues, league, open311
 from api.deps import Deps
@@ -21,7 +22,9 @@ limited — each with a JSON body `{"error": ..., "detail": ...}`."""
 
 
 def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None) -> FastAPI:
-    app = FastAPI(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI with /docs (Swagger UI) and /redoc served from the fastapi-offline wheel's files,
+    # not a CDN that a district's intranet cannot reach.
+    app = FastAPIOffline(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.deps = deps
     errors.install(app)
     open311.install(app)
