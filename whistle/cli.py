@@ -8,17 +8,12 @@ from typing import Annotated
 
 import typer
 
+from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, refusals
+from whistle.cli_common import fail as _fail
 from whistle.config import load_settings
 from whistle.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="whistle: 吹哨报到 issue workflows on Temporal.")
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML file of settings (keys as in WHISTLE_* without the prefix, lower case)")]
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -57,17 +52,12 @@ def worker(config: ConfigOpt = None) -> None:
 
 
 @app.command("search-attributes")
-def search_attributes(config: ConfigOpt = None) -> None:
+def search_attributes(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Register the contract's search attributes on the configured Temporal namespace (idempotent)."""
-    from whistle.temporal import connect, ensure_search_attributes
+    from whistle.temporal import ensure_search_attributes
 
-    settings = load_settings(config)
-
-    async def run() -> list[str]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await ensure_search_attributes(client, settings.temporal_namespace)
-
-    added = asyncio.run(run())
+    settings = client_settings(config, data_dir)
+    added = _with_client(settings, lambda c: ensure_search_attributes(c, settings.temporal_namespace), keyring=False)
     typer.echo(f"added: {', '.join(added)}" if added else "all search attributes already registered")
 
 
@@ -91,22 +81,29 @@ schedules_app = typer.Typer(no_args_is_help=True, help="The quarterly Schedule (
 app.add_typer(schedules_app, name="schedules")
 
 
-def _with_client(settings, fn):
+def _with_client(settings, fn, keyring: bool = True):
+    """Run `fn(client)` against the configured Temporal; any refusal is one line."""
     from whistle.temporal import connect
 
     async def run():
-        client = await connect(settings.temporal_address, settings.temporal_namespace, settings.keyring())
+        keys = settings.keyring() if keyring else None
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace, keys)
+        except RuntimeError as exc:
+            raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address}: is `whistle dev` running? give --data-dir, or set WHISTLE_TEMPORAL_ADDRESS ({exc})") from None
         return await fn(client)
 
-    return asyncio.run(run())
+    with refusals():
+        return asyncio.run(run())
 
 
 @schedules_app.command("apply")
-def schedules_apply(config: ConfigOpt = None) -> None:
-    """Create the quarterly Schedule, or update it to this version's definition (idempotent)."""
+def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Create the quarterly Schedule, or update it to this version's definition (idempotent:
+    "unchanged" when it already is)."""
     from whistle.schedules import SCHEDULE_ID, apply_schedules
 
-    settings = load_settings(config)
+    settings = client_settings(config, data_dir)
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue))
     typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 Asia/Shanghai on 1 January, April, July, October)")
 
@@ -116,15 +113,13 @@ def schedules_backfill(
     from_: Annotated[str, typer.Option("--from", help="first quarter, e.g. 2026Q1")],
     to: Annotated[str, typer.Option("--to", help="last quarter, e.g. 2026Q3")],
     config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Run the quarterly workflows for past quarters (those already run are left as they are)."""
     from whistle.schedules import backfill
 
-    settings = load_settings(config)
-    try:
-        quarters = _with_client(settings, lambda c: backfill(c, from_, to))
-    except ValueError as exc:
-        _fail(str(exc))
+    settings = client_settings(config, data_dir)
+    quarters = _with_client(settings, lambda c: backfill(c, from_, to))
     typer.echo(f"backfilled: {', '.join(quarters)}")
 
 
@@ -134,18 +129,33 @@ app.add_typer(league_app, name="league")
 
 @league_app.command("show")
 def league_show(
-    period: str,
-    api_url: Annotated[str | None, typer.Option("--api-url")] = None,
+    period: Annotated[str, typer.Argument(help="a quarter (2026Q3) or a year (2026)")],
+    api_url: Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or the data directory's whistle dev")] = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Print a published red/black list (GET /v1/league/PERIOD)."""
+    from rich.console import Console
+    from rich.table import Table
+
     from whistle.cli_issues import _call
 
-    t = _call("GET", f"/v1/league/{period}", api_url, None)
+    explain = {404: (
+        f"no red/black list is published for {period} yet: it is computed after the quarter's reverse-evaluation round "
+        f"closes, which the quarterly schedule starts when the next quarter begins (09:00 Asia/Shanghai on its first day); "
+        f"for a quarter that has ended, run `whistle schedules backfill --from {period} --to {period}`"
+    )}
+    t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
+    console = Console(highlight=False)
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
-        typer.echo(f"\n{period} {title}")
+        # rich measures every cell in terminal columns, so Chinese names line up.
+        table = Table(title=f"{period} 红黑榜 · {title}", title_justify="left")
+        for column, justify in (("排名", "right"), ("单位", "left"), ("综合得分", "right"), ("榜单", "left")):
+            table.add_column(column, justify=justify)
         for r in t[kind]:
             mark = {"red": "红榜", "black": "黑榜"}.get(r.get("listed") or "", "")
-            typer.echo(f"{r['rank']:>3} {r.get('name') or r['unit_id']:<16} {r['score']:>6.1f}  {mark}")
+            table.add_row(str(r["rank"]), r.get("name") or r["unit_id"], f"{r['score']:.1f}", mark)
+        console.print(table)
+
 
 @app.command()
 def simulate(
@@ -154,6 +164,7 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same quarter")] = 1,
     out: Annotated[Path | None, typer.Option("--out", help="the page and figures go to OUT/QUARTER-seedS (default: DATA_DIR/simulations)")] = None,
     config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Run a quarter of the jurisdiction through the real workflows in compressed time, then
     publish and print its red/black list."""
@@ -166,10 +177,11 @@ def simulate(
 
     if quarter is not None and not is_quarter(quarter):
         _fail(f"--quarter must look like 2027Q1, not {quarter!r}")
-    settings = load_settings(config)
+    settings = load_settings(config, data_dir=data_dir)
     configure_logging("console", "ERROR")
+    out_dir = (out or settings.data_dir / "simulations").resolve()  # printed: absolute, wherever you run it
     try:
-        sim = run(settings.jurisdiction_file, issues, quarter, seed, out or settings.data_dir / "simulations")
+        sim = run(settings.jurisdiction_file, issues, quarter, seed, out_dir)
     except (SimulationError, JurisdictionError) as exc:
         _fail(str(exc))
     report(sim, Console())

@@ -30,10 +30,11 @@ def quarterly_schedule(task_queue: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow("QuarterlyWorkflow", id="whistle-quarterly", task_queue=task_queue),
         spec=ScheduleSpec(
+            # Tuples, as the server's description hands them back, so that `unchanged` compares.
             calendars=[ScheduleCalendarSpec(
-                month=[ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)],
-                day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(FIRE_HOUR)],
-                minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+                month=(ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)),
+                day_of_month=(ScheduleRange(1),), hour=(ScheduleRange(FIRE_HOUR),),
+                minute=(ScheduleRange(0),), second=(ScheduleRange(0),),
                 comment="each quarter: reverse evaluation of the quarter just ended, then its red/black list",
             )],
             time_zone_name=TIME_ZONE,
@@ -44,14 +45,30 @@ def quarterly_schedule(task_queue: str) -> Schedule:
 
 
 async def apply_schedules(client: Client, task_queue: str) -> str:
-    """Create the schedule, or bring an existing one to this definition. Returns what it did."""
+    """Create the schedule, or bring an existing one to this definition. Returns what it did:
+    created, updated, or unchanged."""
     schedule = quarterly_schedule(task_queue)
     try:
         await client.create_schedule(SCHEDULE_ID, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(SCHEDULE_ID).update(lambda _: ScheduleUpdate(schedule=schedule))
+        handle = client.get_schedule_handle(SCHEDULE_ID)
+        if same_definition((await handle.describe()).schedule, schedule):
+            return "unchanged"
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
+
+
+def same_definition(current: Schedule, wanted: Schedule) -> bool:
+    """Whether a schedule on the server already has this definition (its paused state is the
+    operators' and is left alone)."""
+    a, b = current.action, wanted.action
+    return (
+        current.spec == wanted.spec
+        and current.policy == wanted.policy
+        and isinstance(a, ScheduleActionStartWorkflow) and isinstance(b, ScheduleActionStartWorkflow)
+        and (a.workflow, a.id, a.task_queue, len(a.args)) == (b.workflow, b.id, b.task_queue, len(b.args))
+    )
 
 
 def fire_time(quarter: str) -> datetime:
