@@ -184,7 +184,7 @@ def simulate(
         sim = run(settings.jurisdiction_file, issues, quarter, seed, out_dir)
     except (SimulationError, JurisdictionError) as exc:
         _fail(str(exc))
-    report(sim, Console())
+    report(sim, Console(soft_wrap=True))  # long paths stay whole, to copy
 
 
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
