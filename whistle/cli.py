@@ -187,6 +187,55 @@ def simulate(
     report(sim, Console(soft_wrap=True))  # long paths stay whole, to copy
 
 
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Apply the read model's pending migrations (WHISTLE_DATABASE_URL) and exit: the one-shot
+    job of a deployment. Safe to run again, and beside running workers (an advisory lock)."""
+    import asyncpg
+
+    from whistle.db.migrate import migrate as apply
+
+    settings = load_settings(config)
+    if not settings.database_url:
+        _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model")
+
+    async def run() -> list[int]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await apply(conn)
+        finally:
+            await conn.close()
+
+    with refusals():
+        applied = asyncio.run(run())
+    typer.echo(f"applied migrations: {', '.join(map(str, applied))}" if applied else "the read model is up to date")
+
+
+secrets_app = typer.Typer(no_args_is_help=True, help="The secrets an installation needs.")
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("init")
+def secrets_init(
+    directory: Annotated[Path, typer.Argument(help="where to write them (created 0700; refused if it holds any of them)")],
+    jurisdiction: Annotated[Path | None, typer.Option("--jurisdiction", help="whose units get API principals (default: the configured one)")] = None,
+) -> None:
+    """Make every secret an installation needs: payload (codec) keys, the actor-attestation key,
+    the feedback-token secret, the database passwords, and an API principal with its key for
+    every intake channel, unit, the supervisor and ops."""
+    from whistle.install_secrets import SecretsError, init_secrets
+    from whistle.jurisdiction import load_jurisdiction
+
+    with refusals():
+        try:
+            written = init_secrets(directory, load_jurisdiction(jurisdiction or load_settings().jurisdiction_file))
+        except SecretsError as exc:
+            raise ValueError(str(exc)) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo("hand each key in api-keys.yaml to its owner, then delete that file; see deploy/README.md")
+
+
 jurisdiction_app = typer.Typer(no_args_is_help=True, help="The jurisdiction data file.")
 app.add_typer(jurisdiction_app, name="jurisdiction")
 
