@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -254,7 +256,22 @@ def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) ->
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    # A process that made a Temporal client can abort while the interpreter finalizes, after the
+    # command has done its work (the SDK's core threads outlive it: temporalio/sdk-python#300),
+    # turning a success into SIGABRT. Everything is flushed and closed by now; leave directly.
+    if isinstance(code, str):  # SystemExit("reason"): said in one line, as Python would
+        print(f"error: {code}", file=sys.stderr)
+        code = 1
+    if "temporalio.client" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
