@@ -141,11 +141,16 @@ def league_show(
 
     from whistle.cli_issues import _call
 
-    explain = {404: (
-        f"no red/black list is published for {period} yet: it is computed after the quarter's reverse-evaluation round "
-        f"closes, which the quarterly schedule starts when the next quarter begins (09:00 Asia/Shanghai on its first day); "
-        f"for a quarter that has ended, run `whistle schedules backfill --from {period} --to {period}`"
-    )}
+    from schemas.period import is_quarter
+
+    if is_quarter(period):
+        why = (f"it is computed after the quarter's reverse-evaluation round closes, which the quarterly schedule starts "
+               f"when the next quarter begins (09:00 Asia/Shanghai on its first day); for a quarter that has ended, run "
+               f"`whistle schedules backfill --from {period} --to {period}`")
+    else:
+        why = (f"the year-end list is computed with the fourth quarter's, when {period}Q4's evaluation round closes; "
+               f"for a year that has ended, run `whistle schedules backfill --from {period}Q4 --to {period}Q4`")
+    explain = {404: f"no red/black list is published for {period} yet: {why}"}
     t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
     console = Console(highlight=False)
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
