@@ -120,8 +120,9 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
     commands_find_the_stack(tmp_path, ports)
     stop(proc)
     assert not (tmp_path / "stack.json").exists()  # gone with the stack: commands now say so
-    gone = whistle_cmd(tmp_path, "schedules", "apply")
-    assert gone.returncode == 1 and "no whistle dev is running" in gone.stderr and len(gone.stderr.strip().splitlines()) == 1
+    for command in (["schedules", "apply"], ["worker"]):
+        gone = whistle_cmd(tmp_path, *command)
+        assert gone.returncode == 1 and "no whistle dev is running" in gone.stderr and len(gone.stderr.strip().splitlines()) == 1
     assert (tmp_path / "temporal.db").is_file() and (tmp_path / "postgres" / "PG_VERSION").is_file()
 
     proc = start_dev(tmp_path, ports)
@@ -163,6 +164,25 @@ def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
     assert listed.returncode == 0 and "hotline-SMOKE1" in listed.stdout and "+08:00" in listed.stdout, listed.stderr
     shown = whistle_cmd(data_dir, "issue", "show", "hotline-SMOKE1", "--api-key", keys["supervisor"])
     assert shown.returncode == 0 and json.loads(shown.stdout)["stage"] == "street"
+    # A second API joins the stack with --data-dir alone (its own port), and reads the same issue.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {"WHISTLE_API_PORT": str(port)}
+    second = subprocess.Popen([*WHISTLE, "api", "--data-dir", str(data_dir)], env=env, cwd="/",
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/issues/hotline-SMOKE1", headers={"X-API-Key": keys["supervisor"]})
+                assert json.loads(urllib.request.urlopen(req, timeout=5).read())["stage"] == "street"
+                break
+            except OSError:
+                assert second.poll() is None, second.stderr.read()
+                time.sleep(0.25)
+        else:
+            raise AssertionError("the second API did not answer")
+    finally:
+        second.terminate()
+        second.wait(30)
 
 
 def test_a_taken_port_is_said_plainly(tmp_path):

@@ -41,13 +41,25 @@ def dev(
         _fail(str(exc))
 
 
-@app.command()
-def worker(config: ConfigOpt = None) -> None:
-    """Run the worker against configured servers (WHISTLE_TEMPORAL_ADDRESS, WHISTLE_DATABASE_URL)."""
-    import os
+def _join_dev_stack(data_dir: Path | None) -> None:
+    """With --data-dir, a worker or API joins the dev stack running there; settings given
+    explicitly (environment) still win."""
+    if data_dir is None:
+        return
+    from whistle.stack import dev_stack_environment
 
+    with refusals():
+        for name, value in dev_stack_environment(data_dir).items():
+            os.environ.setdefault(name, value)
+
+
+@app.command()
+def worker(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the worker against configured servers (deploy/whistle.env), or with --data-dir
+    beside a running `whistle dev`."""
     if config is not None:
         os.environ["WHISTLE_CONFIG"] = str(config)
+    _join_dev_stack(data_dir)
     import worker as worker_module
 
     worker_module.main()
@@ -64,12 +76,14 @@ def search_attributes(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> 
 
 
 @app.command()
-def api(config: ConfigOpt = None) -> None:
-    """Run the HTTP API against configured servers (WHISTLE_TEMPORAL_ADDRESS, WHISTLE_DATABASE_URL)."""
+def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the HTTP API against configured servers (deploy/whistle.env), or with --data-dir
+    beside a running `whistle dev` (give it another WHISTLE_API_PORT)."""
     import uvicorn
 
     from api.app import app_from_settings
 
+    _join_dev_stack(data_dir)
     settings = load_settings(config)
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)

@@ -30,6 +30,10 @@ class DevStackFile(BaseModel):
     ui_url: str
     codec_key_file: Path | None = None
     demo_keys: Path | None = None
+    # For another worker or API joining this stack (`whistle worker|api --data-dir`).
+    database_url: str | None = None
+    principals_file: Path | None = None
+    token_secret_file: Path | None = None
     pid: int
 
 
@@ -79,3 +83,22 @@ def with_dev_stack(settings: Settings, data_dir_given: bool) -> Settings:
     if not {"codec_keys", "codec_key_file"} & explicit and stack.codec_key_file is not None:
         update["codec_key_file"] = stack.codec_key_file
     return settings.model_copy(update=update)
+
+
+def dev_stack_environment(data_dir: Path) -> dict[str, str]:
+    """WHISTLE_* variables that make `whistle worker` or `whistle api` join the dev stack
+    running in `data_dir` (only with an explicit --data-dir: a production process never
+    picks up a dev stack by accident)."""
+    stack = read_stack_file(data_dir)
+    if stack is None:
+        raise StackError(f"no whistle dev is running with data directory {data_dir} (no {STACK_FILE} there): start `whistle dev --data-dir {data_dir}` first")
+    values = {
+        "WHISTLE_TEMPORAL_ADDRESS": stack.temporal_address,
+        "WHISTLE_TEMPORAL_NAMESPACE": stack.temporal_namespace,
+        "WHISTLE_TASK_QUEUE": stack.task_queue,
+        "WHISTLE_DATABASE_URL": stack.database_url,
+        "WHISTLE_CODEC_KEY_FILE": stack.codec_key_file and str(stack.codec_key_file),
+        "WHISTLE_PRINCIPALS_FILE": stack.principals_file and str(stack.principals_file),
+        "WHISTLE_TOKEN_SECRET": stack.token_secret_file and stack.token_secret_file.read_text().strip(),
+    }
+    return {k: v for k, v in values.items() if v}
