@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from api import briefing, codec_server, errors, issues, league, open311
@@ -29,7 +30,9 @@ class Health(BaseModel):
 
 
 def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer_provider=None) -> FastAPI:
-    app = FastAPI(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI with /docs (Swagger UI) and /redoc served from the fastapi-offline wheel's files,
+    # not a CDN that a district's intranet cannot reach.
+    app = FastAPIOffline(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     tracing.instrument_api(app, tracer_provider)
     app.state.deps = deps
     errors.install(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -56,7 +57,10 @@ async def test_issue_commands(dev_env, demo, pool):
 
         code, out, _ = await whistle("issue", "act", "hotline-cli-1", "resolve", "-d", '{"summary": "剪了"}',
                                      key="key-grid-heping-a1-c1-g1", url=url)
-        assert code == 0 and "stage feedback" in out
+        assert code == 0 and "resolve done; stage feedback" in out
+        state = json.loads(out[out.index("{"):])  # then the new state, as `issue show` prints it
+        assert state["stage"] == "feedback" and state["issue_id"] == "hotline-cli-1"
+        assert state["due_at"].endswith("+08:00"), state["due_at"]  # local time, as the API says
 
         code, out, _ = await whistle("issue", "show", "hotline-cli-1", key="key-supervisor", url=url)
         assert code == 0 and '"stage": "feedback"' in out and "13800000000" in out  # a supervisor may call back
@@ -64,6 +68,9 @@ async def test_issue_commands(dev_env, demo, pool):
         await asyncio.sleep(0.3)
         code, out, _ = await whistle("issue", "list", "--stage", "feedback", key="key-street-heping", url=url)
         assert code == 0 and "hotline-cli-1" in out
+        code, out, _ = await whistle("issue", "list", key="key-street-heping", url=url)
+        due = [line.split(" due ")[1].split()[0] for line in out.splitlines() if " due " in line and "due -" not in line]
+        assert due and all(d.endswith("+08:00") for d in due), out  # the read model's UTC, shown in local time
 
         code, out, err = await whistle("issue", "act", "hotline-cli-1", "dispatch", key="key-street-heping", url=url)
         assert code == 1 and "error 409" in err and "stage feedback" in err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from whistle.dev import find_binary
 
@@ -127,7 +128,12 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
         "--input", escalate, "--headers", header, "--output", "json", port=ports["temporal"], codec=codec,
     )
     assert json.loads(updated)["result"]["stage"] == "street"
+    commands_find_the_stack(tmp_path, ports)
     stop(proc)
+    assert not (tmp_path / "stack.json").exists()  # gone with the stack: commands now say so
+    for command in (["schedules", "apply"], ["worker"]):
+        gone = whistle_cmd(tmp_path, *command)
+        assert gone.returncode == 1 and "no whistle dev is running" in gone.stderr and len(gone.stderr.strip().splitlines()) == 1
     assert (tmp_path / "temporal.db").is_file() and (tmp_path / "postgres" / "PG_VERSION").is_file()
 
     proc = start_dev(tmp_path, ports)
@@ -142,6 +148,52 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
     )
     assert json.loads(queried)["queryResult"][0]["stage"] == "street"
     stop(proc)
+
+
+def whistle_cmd(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """A `whistle` command as a user types it in another directory, with no WHISTLE_* settings:
+    only --data-dir says which stack."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {"COLUMNS": "120"}
+    return subprocess.run([*WHISTLE, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
+                          timeout=60, env=env, cwd="/")
+
+
+def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
+    stack = json.loads((data_dir / "stack.json").read_text())
+    assert stack["temporal_address"] == f"127.0.0.1:{ports['temporal']}" and stack["api_url"] == f"http://127.0.0.1:{ports['api']}"
+    for _ in range(2):  # `whistle dev` applied it; applying it again changes nothing
+        applied = whistle_cmd(data_dir, "schedules", "apply")
+        assert applied.returncode == 0 and "whistle-quarterly: unchanged" in applied.stdout, applied.stderr
+    added = whistle_cmd(data_dir, "search-attributes")
+    assert added.returncode == 0 and "already registered" in added.stdout, added.stderr
+    # No list is published on a fresh stack: one line that says what would publish one.
+    league = whistle_cmd(data_dir, "league", "show", "2026Q3")
+    assert league.returncode == 1 and "Traceback" not in league.stderr
+    assert len(league.stderr.strip().splitlines()) == 1 and "whistle schedules backfill --from 2026Q3" in league.stderr
+    keys = {k["id"]: k["api_key"] for k in yaml.safe_load((data_dir / "demo-keys.yaml").read_text())["keys"]}
+    listed = whistle_cmd(data_dir, "issue", "list", "--api-key", keys["supervisor"])
+    assert listed.returncode == 0 and "hotline-SMOKE1" in listed.stdout and "+08:00" in listed.stdout, listed.stderr
+    shown = whistle_cmd(data_dir, "issue", "show", "hotline-SMOKE1", "--api-key", keys["supervisor"])
+    assert shown.returncode == 0 and json.loads(shown.stdout)["stage"] == "street"
+    # A second API joins the stack with --data-dir alone (its own port), and reads the same issue.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {"WHISTLE_API_PORT": str(port)}
+    second = subprocess.Popen([*WHISTLE, "api", "--data-dir", str(data_dir)], env=env, cwd="/",
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/issues/hotline-SMOKE1", headers={"X-API-Key": keys["supervisor"]})
+                assert json.loads(urllib.request.urlopen(req, timeout=5).read())["stage"] == "street"
+                break
+            except OSError:
+                assert second.poll() is None, second.stderr.read()
+                time.sleep(0.25)
+        else:
+            raise AssertionError("the second API did not answer")
+    finally:
+        second.terminate()
+        second.wait(30)
 
 
 def test_a_taken_port_is_said_plainly(tmp_path):

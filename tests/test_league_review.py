@@ -179,8 +179,11 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
 
 async def test_schedule_apply_is_idempotent_and_fires_each_quarter(dev_env):
     client = dev_env.client
-    assert await apply_schedules(client, "whistle-test-schedules") in ("created", "updated")
+    assert await apply_schedules(client, "whistle-test-schedules") in ("created", "updated", "unchanged")
+    assert await apply_schedules(client, "whistle-test-schedules") == "unchanged"
+    assert await apply_schedules(client, "whistle-test-schedules-2") == "updated"  # another definition
     assert await apply_schedules(client, "whistle-test-schedules") == "updated"
+    assert await apply_schedules(client, "whistle-test-schedules") == "unchanged"
     described = await client.get_schedule_handle(SCHEDULE_ID).describe()
     spec = described.schedule.spec
     assert spec.time_zone_name == "Asia/Shanghai"

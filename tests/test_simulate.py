@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -114,3 +115,17 @@ def test_the_command_refuses_a_malformed_quarter():
     result = CliRunner().invoke(app, ["simulate", "--quarter", "2027-1"])
     assert result.exit_code == 1
     assert "--quarter must look like 2027Q1" in result.output
+
+
+def test_the_command_prints_where_it_wrote_absolutely(tmp_path):
+    """Run from elsewhere with a relative --data-dir: the printed paths are absolute and real."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "whistle.cli", "simulate", "--issues", "3", "--seed", "2", "--data-dir", "rel"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = Path(result.stdout.split("page:")[1].split()[0])
+    assert page.is_absolute() and page.is_file() and page.is_relative_to(tmp_path / "rel" / "simulations")

@@ -1,6 +1,8 @@
 """`whistle issue submit|show|list|act`: the HTTP API from the command line.
 
-The API's address and key come from --api-url/--api-key or WHISTLE_API_URL/WHISTLE_API_KEY.
+The API's address comes from --api-url, WHISTLE_API_URL, or the `whistle dev` running in the
+data directory (--data-dir); the key from --api-key or WHISTLE_API_KEY. Times are shown in the
+jurisdiction's local time, as the API gives them.
 """
 
 from __future__ import annotations
@@ -12,16 +14,25 @@ from typing import Annotated
 import httpx
 import typer
 
-from whistle.config import load_settings
+from whistle.cli_common import (
+    DataDirOpt,
+    client_settings,
+    fail,
+    jurisdiction_zone,
+    local_time,
+    localised,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Issues over the HTTP API.")
 
-UrlOpt = Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or http://127.0.0.1:8000")]
+UrlOpt = Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL, the data directory's whistle dev, or http://127.0.0.1:8000")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", help="default WHISTLE_API_KEY")]
 
 
-def _call(method: str, path: str, url: str | None, key: str | None, **kwargs) -> dict:
-    settings = load_settings()
+def _call(method: str, path: str, url: str | None, key: str | None, data_dir: Path | None = None,
+          explain: dict[int, str] | None = None, **kwargs) -> dict:
+    """One request to the API; a refusal is printed (with the API's reason) and exits 1."""
+    settings = client_settings(None, data_dir)
     base = url or settings.api_url
     headers = kwargs.pop("headers", {})
     if key or settings.api_key:
@@ -29,10 +40,11 @@ def _call(method: str, path: str, url: str | None, key: str | None, **kwargs) ->
     try:
         response = httpx.request(method, base.rstrip("/") + path, headers=headers, timeout=30, **kwargs)
     except httpx.HTTPError as exc:
-        typer.secho(f"error: cannot reach the API at {base}: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        fail(f"cannot reach the API at {base} ({exc}): is `whistle dev` running? give --data-dir or --api-url", code=2)
     data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {"body": response.text}
     if response.status_code >= 400:
+        if explain and response.status_code in explain:
+            fail(explain[response.status_code])
         reason = data.get("error", response.reason_phrase) if isinstance(data, dict) else response.reason_phrase
         detail = data.get("detail") if isinstance(data, dict) else None
         typer.secho(f"error {response.status_code}: {reason}" + (f"\n{json.dumps(detail, ensure_ascii=False, indent=2)}" if detail else ""), fg=typer.colors.RED, err=True)
@@ -40,8 +52,10 @@ def _call(method: str, path: str, url: str | None, key: str | None, **kwargs) ->
     return data
 
 
-def _print(data: object) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+def _print(data: object, data_dir: Path | None) -> None:
+    """JSON, with every instant in the jurisdiction's local time."""
+    zone = jurisdiction_zone(client_settings(None, data_dir))
+    typer.echo(json.dumps(localised(data, zone), ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -60,6 +74,7 @@ def submit(
     urgent: bool = False,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Submit an issue; submitting the same (channel, reference) again returns the same issue."""
     attributes = dict(a.split("=", 1) for a in attribute if "=" in a)
@@ -69,7 +84,7 @@ def submit(
     }
     if phone or name:
         body["reporter"] = {"phone": phone, "name": name}
-    data = _call("POST", "/v1/issues", api_url, api_key, json={k: v for k, v in body.items() if v is not None})
+    data = _call("POST", "/v1/issues", api_url, api_key, data_dir, json={k: v for k, v in body.items() if v is not None})
     issue = data["issue"]
     typer.echo(f"{'created' if data['created'] else 'exists'}: {data['issue_id']}  stage {issue['stage']}  owner {issue['owner_unit']}")
     if data.get("feedback_token"):  # intake services only; a handler's resident gets it by the notifier
@@ -77,9 +92,9 @@ def submit(
 
 
 @app.command()
-def show(issue_id: str, api_url: UrlOpt = None, api_key: KeyOpt = None) -> None:
+def show(issue_id: str, api_url: UrlOpt = None, api_key: KeyOpt = None, data_dir: DataDirOpt = None) -> None:
     """The issue's current state (JSON)."""
-    _print(_call("GET", f"/v1/issues/{issue_id}", api_url, api_key))
+    _print(_call("GET", f"/v1/issues/{issue_id}", api_url, api_key, data_dir), data_dir)
 
 
 @app.command("list")
@@ -90,13 +105,15 @@ def list_(
     limit: int = 50,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Issues you may see, newest first."""
     params = {k: v for k, v in {"stage": stage, "owner": owner, "overdue": overdue, "limit": limit}.items() if v is not None}
-    data = _call("GET", "/v1/issues", api_url, api_key, params=params)
+    data = _call("GET", "/v1/issues", api_url, api_key, data_dir, params=params)
+    zone = jurisdiction_zone(client_settings(None, data_dir))
     for row in data["issues"]:
         flag = " OVERDUE" if row["overdue"] else ""
-        typer.echo(f"{row['issue_id']:<40} {row['stage']:<12} {row['owner_unit'] or '-':<24} due {row['due_at'] or '-'}{flag}")
+        typer.echo(f"{row['issue_id']:<40} {row['stage']:<12} {row['owner_unit'] or '-':<24} due {local_time(row['due_at'], zone) or '-'}{flag}")
     typer.echo(f"{len(data['issues'])} of {data['total']}")
 
 
@@ -108,15 +125,19 @@ def act(
     token: Annotated[str | None, typer.Option(help="a resident's feedback token, instead of an API key")] = None,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Run an action (accept, resolve, escalate, dispatch, decline, request_extension,
     decide_extension, assign, urge, feedback, review) and print the new state."""
-    text = Path(data[1:]).read_text() if data and data.startswith("@") else (data or "{}")
     try:
+        text = Path(data[1:]).read_text() if data and data.startswith("@") else (data or "{}")
         payload = json.loads(text)
+    except OSError as exc:
+        fail(f"--data {data}: {exc.strerror}")
     except json.JSONDecodeError as exc:
-        typer.secho(f"error: --data is not JSON: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+        fail(f"--data is not JSON: {exc}")
     headers = {"X-Feedback-Token": token} if token else {}
-    state = _call("POST", f"/v1/issues/{issue_id}/actions/{action}", api_url, None if token else api_key, json=payload, headers=headers)
-    typer.echo(f"{issue_id}: stage {state['stage']}  owner {state['owner_unit']}  due {state['due_at']}")
+    state = _call("POST", f"/v1/issues/{issue_id}/actions/{action}", api_url, None if token else api_key, data_dir, json=payload, headers=headers)
+    zone = jurisdiction_zone(client_settings(None, data_dir))
+    typer.echo(f"{issue_id}: {action} done; stage {state['stage']}  owner {state['owner_unit']}  due {local_time(state['due_at'], zone) or '-'}")
+    _print(state, data_dir)

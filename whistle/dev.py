@@ -25,6 +25,7 @@ from activities.notifier import notifier_from
 from whistle.config import Settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.stack import DevStackFile, remove_stack_file, write_stack_file
 from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
 
 log = structlog.get_logger("whistle.dev")
@@ -127,8 +128,20 @@ class DevStack:
 
             await apply_schedules(client, s.task_queue)
             self.client, self.pool, self.jurisdiction = client, pool, jurisdiction
-            yield self
-            log.info("dev.stopping")
+            write_stack_file(data_dir, DevStackFile(
+                temporal_address=self.temporal_address, temporal_namespace=s.temporal_namespace, task_queue=s.task_queue,
+                api_url=self.api_url, ui_url=self.ui_url,
+                codec_key_file=s.codec_key_file.resolve() if s.codec_key_file else None,
+                demo_keys=self.demo_keys, database_url=self.database_url,
+                principals_file=s.principals_file.resolve() if s.principals_file else None,
+                token_secret_file=data_dir / "token.secret" if (data_dir / "token.secret").is_file() else None,
+                pid=os.getpid(),
+            ))
+            try:
+                yield self
+            finally:
+                remove_stack_file(data_dir)  # other commands now see that this stack is gone
+                log.info("dev.stopping")
 
     def _with_dev_secrets(self, s: Settings, data_dir: Path, jurisdiction) -> Settings:
         """Keys made once and kept in the data directory: payload encryption key, feedback

@@ -31,10 +31,11 @@ def quarterly_schedule(task_queue: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow("QuarterlyWorkflow", id="whistle-quarterly", task_queue=task_queue),
         spec=ScheduleSpec(
+            # Tuples, as the server's description hands them back, so that `unchanged` compares.
             calendars=[ScheduleCalendarSpec(
-                month=[ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)],
-                day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(FIRE_HOUR)],
-                minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+                month=(ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)),
+                day_of_month=(ScheduleRange(1),), hour=(ScheduleRange(FIRE_HOUR),),
+                minute=(ScheduleRange(0),), second=(ScheduleRange(0),),
                 comment="each quarter: reverse evaluation of the quarter just ended, then its red/black list",
             )],
             time_zone_name=TIME_ZONE,
@@ -68,15 +69,30 @@ async def _apply(client: Client, schedule_id: str, schedule: Schedule) -> str:
         await client.create_schedule(schedule_id, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
-        await client.get_schedule_handle(schedule_id).update(lambda _: ScheduleUpdate(schedule=schedule))
+        handle = client.get_schedule_handle(schedule_id)
+        if same_definition((await handle.describe()).schedule, schedule):
+            return "unchanged"
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
         return "updated"
 
 
 async def apply_schedules(client: Client, task_queue: str) -> str:
     """Create the schedules, or bring existing ones to these definitions. Returns what it did
-    to the quarterly one (the monthly briefing's is applied alike)."""
+    to the quarterly one (created, updated, or unchanged; the monthly briefing's is applied alike)."""
     await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue))
     return await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue))
+
+
+def same_definition(current: Schedule, wanted: Schedule) -> bool:
+    """Whether a schedule on the server already has this definition (its paused state is the
+    operators' and is left alone)."""
+    a, b = current.action, wanted.action
+    return (
+        current.spec == wanted.spec
+        and current.policy == wanted.policy
+        and isinstance(a, ScheduleActionStartWorkflow) and isinstance(b, ScheduleActionStartWorkflow)
+        and (a.workflow, a.id, a.task_queue, len(a.args)) == (b.workflow, b.id, b.task_queue, len(b.args))
+    )
 
 
 def fire_time(quarter: str) -> datetime:

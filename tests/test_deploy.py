@@ -1,0 +1,185 @@
+"""deploy/ validates offline, as written: the image copies every package; whistle.env names only
+settings that exist and holds no secret; `docker-compose config` accepts compose.yaml with the
+secrets `whistle secrets init` makes; the Kubernetes manifests pass the API schemas (the
+kubernetes-validate wheel ships them) and carry probes, resources and the Secret's keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from whistle.config import Settings
+from whistle.install_secrets import FILES
+
+ROOT = Path(__file__).parents[1]
+DEPLOY = ROOT / "deploy"
+K8S_VERSION = "1.33.0"
+# Settings that other parts of whistle read by these names (not fields of whistle.config.Settings):
+# the Temporal SDK's environment configuration, asyncpg's password, the actor-attestation keys,
+# the worker's and the API's metrics addresses.
+OTHER_NAMES = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "PGPASSWORD", "WHISTLE_ACTOR_KEYS",
+               "WHISTLE_METRICS_ADDRESS", "WHISTLE_API_METRICS_ADDRESS"}
+SECRET_NAMES = {"WHISTLE_CODEC_KEYS", "WHISTLE_ACTOR_KEYS", "WHISTLE_TOKEN_SECRET", "PGPASSWORD"}
+
+
+def env_file(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("install") / "secrets"
+    result = subprocess.run([sys.executable, "-m", "whistle.cli", "secrets", "init", str(d)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return d
+
+
+def test_the_image_copies_every_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    modules = {f"{m}.py" for m in project["tool"]["setuptools"]["py-modules"]}
+    copied = set()
+    for line in (DEPLOY / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):
+            copied |= set(line.split()[1:-1])
+    missing = (packages | modules | {"pyproject.toml", project["project"]["readme"]}) - copied
+    assert not missing, f"deploy/Dockerfile does not copy {sorted(missing)}"
+
+
+def test_whistle_env_names_real_settings_and_no_secret():
+    env = env_file(DEPLOY / "whistle.env")
+    fields = {f"WHISTLE_{name.upper()}" for name in Settings.model_fields}
+    unknown = {k for k in env if k not in fields | OTHER_NAMES}
+    assert not unknown, f"deploy/whistle.env sets names nothing reads: {unknown}"
+    assert not SECRET_NAMES & set(env) and "change-me" not in (DEPLOY / "whistle.env").read_text()
+    assert "sslmode=verify-full" in env["WHISTLE_DATABASE_URL"] and "@" in env["WHISTLE_DATABASE_URL"]
+    assert ":" not in env["WHISTLE_DATABASE_URL"].split("//")[1].split("@")[0], "no password in the URL"
+    assert env["TEMPORAL_ADDRESS"] == env["WHISTLE_TEMPORAL_ADDRESS"]
+    Settings(**{k.removeprefix("WHISTLE_").lower(): v for k, v in env.items() if k in fields})  # every value valid
+
+
+def test_secrets_init_makes_every_secret_once(secrets_dir, demo):
+    assert sorted(p.name for p in secrets_dir.iterdir()) == sorted(FILES)
+    assert all(p.stat().st_mode & 0o077 == 0 for p in secrets_dir.iterdir()) and secrets_dir.stat().st_mode & 0o077 == 0
+    secret = env_file(secrets_dir / "whistle.env")
+    assert set(secret) == SECRET_NAMES
+    from whistle.codec import Keyring
+    from whistle.principals import load_principals
+
+    Keyring.parse(secret["WHISTLE_CODEC_KEYS"]), Keyring.parse(secret["WHISTLE_ACTOR_KEYS"])
+    assert len(secret["WHISTLE_TOKEN_SECRET"]) >= 40
+    assert env_file(secrets_dir / "readmodel-postgres.env")["POSTGRES_PASSWORD"] == secret["PGPASSWORD"]
+    store = load_principals(secrets_dir / "principals.yaml")
+    keys = yaml.safe_load((secrets_dir / "api-keys.yaml").read_text())["keys"]
+    assert len(keys) == len(store.principals) > len(demo.departments) + 40
+    assert all(store.authenticate(k["api_key"]).id == k["id"] for k in keys)
+    assert "api_key" not in (secrets_dir / "principals.yaml").read_text()
+    again = subprocess.run([sys.executable, "-m", "whistle.cli", "secrets", "init", str(secrets_dir)], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "never overwritten" in again.stderr and "Traceback" not in again.stderr
+    assert env_file(secrets_dir / "whistle.env") == secret
+
+
+def compose_config(secrets_dir: Path | None) -> subprocess.CompletedProcess:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have docker-compose (.ci/run installs it)")
+        pytest.skip("docker-compose not installed (apt-get install docker-compose); CI installs it")
+    env = {**os.environ, "WHISTLE_SECRETS_DIR": str(secrets_dir or "/nonexistent")}
+    return subprocess.run([exe, "-f", str(DEPLOY / "compose.yaml"), "config"], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_compose_config_accepts_the_file(secrets_dir):
+    result = compose_config(secrets_dir)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"temporal-postgresql", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "readmodel",
+            "migrate", "search-attributes", "schedules", "worker", "api"} <= set(services)
+    for name in ("worker", "api"):
+        assert services[name]["deploy"]["replicas"] == 2
+        env = services[name]["environment"]
+        assert SECRET_NAMES <= set(env) and env["TEMPORAL_ADDRESS"] == "temporal:7233"
+        assert env["WHISTLE_PRINCIPALS_FILE"] == "/etc/whistle/secrets/principals.yaml"
+    assert services["schedules"]["command"] == ["schedules", "apply"]
+    assert services["temporal"]["environment"]["DB"] == "postgres12"
+    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
+    assert services["migrate"]["depends_on"]["readmodel"]["condition"] == "service_healthy"
+
+
+def test_compose_config_refuses_without_the_secrets():
+    result = compose_config(None)
+    assert result.returncode != 0 and "env file" in result.stderr.lower()
+
+
+def manifests() -> list[dict]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        if path.name != "temporal-values.yaml":
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def containers(doc: dict) -> list[dict]:
+    pod = doc["spec"]["template"]["spec"]
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def test_k8s_manifests_pass_the_schemas():
+    docs = manifests()
+    assert {d["kind"] for d in docs} == {"Deployment", "Service", "Ingress", "PodDisruptionBudget", "Job"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    broken = manifests()[0] | {"spec": {"replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def test_k8s_workloads_are_complete(secrets_dir):
+    docs = manifests()
+    secret_keys = set(env_file(secrets_dir / "whistle.env")) | {"principals.yaml"}
+    config = set(env_file(DEPLOY / "whistle.env"))
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        for c in containers(doc):
+            assert c["resources"]["requests"] and c["resources"]["limits"], (doc["metadata"]["name"], c["name"])
+            assert c["envFrom"] == [{"configMapRef": {"name": "whistle"}}]
+            for e in c.get("env", []):
+                ref = e["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == "whistle" and ref["key"] in secret_keys and e["name"] not in config
+        if doc["kind"] == "Deployment":
+            [c] = doc["spec"]["template"]["spec"]["containers"]
+            assert c["readinessProbe"]["httpGet"]["path"] in ("/healthz", "/readyz")
+            assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+            assert doc["spec"]["replicas"] >= 2
+            names = {e["name"] for e in c["env"]}
+            assert {"WHISTLE_CODEC_KEYS", "WHISTLE_ACTOR_KEYS", "PGPASSWORD"} <= names  # API and worker share them
+    jobs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Job"}
+    assert [c["args"] for c in containers(jobs["whistle-schedules"])] == [["search-attributes"], ["schedules", "apply"]]
+    assert containers(jobs["whistle-migrate"])[0]["args"] == ["migrate"]
+    ingress = next(d for d in docs if d["kind"] == "Ingress")
+    assert ingress["spec"]["tls"][0]["secretName"] and ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+    pdbs = {d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert pdbs == {"api", "worker"}
+
+
+def test_temporal_chart_values_use_postgresql():
+    values = yaml.safe_load((DEPLOY / "k8s" / "temporal-values.yaml").read_text())
+    persistence = values["server"]["config"]["persistence"]
+    for store in ("default", "visibility"):
+        assert persistence[store]["driver"] == "sql" and persistence[store]["sql"]["driver"] == "postgres12"
+        assert persistence[store]["sql"]["existingSecret"] and "password" not in persistence[store]["sql"]
+    assert not any(values[x]["enabled"] for x in ("cassandra", "mysql", "elasticsearch"))
+    assert {"name": "whistle", "retention": "30d"} in values["server"]["config"]["namespaces"]["namespace"]
+    assert any(e["name"] == "TEMPORAL_CODEC_ENDPOINT" for e in values["web"]["additionalEnv"])
+    assert re.search(r"^# Values for Temporal's own Helm chart", (DEPLOY / "k8s" / "temporal-values.yaml").read_text(), re.M)
