@@ -145,6 +145,8 @@ class IssueActivities:
                 queries.INSERT_PENALTY,
                 [(s.issue_id, p.deadline_key, p.unit_id, p.kind, p.due_at, p.recorded_at) for p in s.penalties],
             )
+            if s.stage == Stage.closed:  # the last write of the issue: nothing after it happened
+                await conn.execute(queries.DELETE_EVENTS_AFTER, s.issue_id, e.seq)
         return bool(inserted)
 
     @activity.defn

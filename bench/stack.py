@@ -61,6 +61,8 @@ class Stack:
             "WHISTLE_TOKEN_SECRET": (self.data / "token.secret").read_text().strip(),
             "WHISTLE_HOST": "127.0.0.1",
             "WHISTLE_API_PORT": str(self.api_port),
+            "WHISTLE_METRICS_ADDRESS": "127.0.0.1:0",  # any free port: a whistle dev may hold the defaults
+            "WHISTLE_API_METRICS_ADDRESS": "127.0.0.1:0",
             "WHISTLE_LOG_FORMAT": "json",
             "WHISTLE_LOG_LEVEL": "INFO",
         })

@@ -104,7 +104,7 @@ async def test_workflow_stores_announces_and_serves_the_briefing(dev_env, demo, 
             assert code == 0, err
             assert f"{MONTH} 月度通报: 5 issues" in out and "区城管执法局" in out and "树木修剪" in out
             code, _, err = await whistle("briefing", "show", "2001-01", key=None, url=url)
-            assert code == 1 and "error 404" in err
+            assert code == 1 and "no briefing for 2001-01" in err
 
 
 async def test_unscheduled_run_takes_the_month_before(dev_env, demo, pool):

@@ -17,7 +17,8 @@ async def test_league_show_lines_up(quarter, demo):
     async with served(create_app(deps, s)) as base:
         code, out, err = await whistle("league", "show", quarter["period"], "--api-url", base, key=None, url=base)
     assert code == 0, err
-    assert f"{quarter['period']} 红黑榜 · 区级职能部门" in out and "城管执法局" in out and "红榜" in out
+    # The fixture's quarter has a few issues a unit: shown, but 样本不足 (not ranked or listed by score).
+    assert f"{quarter['period']} 红黑榜 · 区级职能部门" in out and "城管执法局" in out and "样本不足" in out
     # Every line of a table, Chinese or not, is as wide on screen as its top border.
     tables = out.split("红黑榜 · ")[1:]
     assert len(tables) == 2

@@ -20,7 +20,7 @@ async def test_docs_render_offline():
         dom = await chromium(OFFLINE, "--virtual-time-budget=15000", "--dump-dom", f"{base}/docs")
     # Swagger UI drew the document: the title, the operations, their paths.
     assert 'class="swagger-ui"' in dom and "opblock" in dom, dom[-3000:]
-    assert "/v1/issues/{issue_id}/actions/{action}" in dom and "/open311/v2/requests.{fmt}" in dom
+    assert "/v1/issues/{issue_id}/actions/escalate" in dom and "/open311/v2/requests.{fmt}" in dom
 
 
 async def _get(base: str, path: str) -> str:

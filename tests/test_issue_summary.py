@@ -40,7 +40,16 @@ async def test_an_issue_submitted_by_the_api_shows_its_summary(dev_env, demo, po
             "grid_id": "heping-a1-c1-g1", "description": "树枝挡路",
         })
         assert r.status_code == 201, r.text
-    handle = dev_env.client.get_workflow_handle(f"issue-hotline-{ref}")
+    # Read as ops read it (the Web UI's codec server and a client that is not a worker decode
+    # plain payloads; only workers refuse them): the summary is in clear, with no personal data.
+    from temporalio.client import Client
+
+    from tests.conftest import TEST_KEYRING
+    from whistle.temporal import data_converter
+
+    reader = await Client.connect(dev_env.client.service_client.config.target_host,
+                                  data_converter=data_converter(TEST_KEYRING, strict=False))
+    handle = reader.get_workflow_handle(f"issue-hotline-{ref}")
     described = await handle.describe()
     assert await described.static_summary() == issue_summary(
         IssueIntake(channel="hotline", reference=ref, category="tree-trimming", grid_id="heping-a1-c1-g1", description="x"),

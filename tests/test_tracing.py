@@ -35,7 +35,9 @@ async def test_one_trace_from_the_request_through_the_workflow_and_its_activitie
     provider = TracerProvider()
     spans = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    client = Client(**{**dev_env.client.config(), "interceptors": client_interceptors(provider)})
+    from tests.conftest import ATTESTATION
+
+    client = Client(**{**dev_env.client.config(), "interceptors": ATTESTATION + client_interceptors(provider)})
     tq = f"tq-{uuid.uuid4().hex[:8]}"
     settings = Settings(task_queue=tq, token_secret="test-secret")
     deps = build_deps(settings, client, pool, demo)

@@ -169,7 +169,7 @@ def league_show(
                f"for a year that has ended, run `whistle schedules backfill --from {period}Q4 --to {period}Q4`")
     explain = {404: f"no red/black list is published for {period} yet: {why}"}
     t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # wide enough for every column
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
         # rich measures every cell in terminal columns, so Chinese names line up.
         table = Table(title=f"{period} 红黑榜 · {title}", title_justify="left")
@@ -207,7 +207,7 @@ def briefing_show(
 
     b = _call("GET", f"/v1/briefings/{month}", api_url, None, data_dir,
               explain={404: f"no briefing for {month} yet: the monthly schedule makes it at 08:00 on the next month's first day"})
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # wide enough for every column
     console.print(f"{month} 月度通报: {b['issues']} issues")
     pct = lambda v: "—" if v is None else f"{v * 100:.0f}%"  # noqa: E731
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):

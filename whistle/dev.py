@@ -132,6 +132,7 @@ class DevStack:
                 temporal_address=self.temporal_address, temporal_namespace=s.temporal_namespace, task_queue=s.task_queue,
                 api_url=self.api_url, ui_url=self.ui_url,
                 codec_key_file=s.codec_key_file.resolve() if s.codec_key_file else None,
+                actor_key_file=s.actor_key_file.resolve() if s.actor_key_file else None,
                 demo_keys=self.demo_keys, database_url=self.database_url,
                 principals_file=s.principals_file.resolve() if s.principals_file else None,
                 token_secret_file=data_dir / "token.secret" if (data_dir / "token.secret").is_file() else None,

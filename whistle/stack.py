@@ -29,6 +29,7 @@ class DevStackFile(BaseModel):
     api_url: str
     ui_url: str
     codec_key_file: Path | None = None
+    actor_key_file: Path | None = None  # the CLI attests updates it sends (schedules, `actor sign`)
     demo_keys: Path | None = None
     # For another worker or API joining this stack (`whistle worker|api --data-dir`).
     database_url: str | None = None
@@ -82,6 +83,8 @@ def with_dev_stack(settings: Settings, data_dir_given: bool) -> Settings:
     update = {k: v for k, v in found.items() if k not in explicit}
     if not {"codec_keys", "codec_key_file"} & explicit and stack.codec_key_file is not None:
         update["codec_key_file"] = stack.codec_key_file
+    if not {"actor_keys", "actor_key_file"} & explicit and stack.actor_key_file is not None:
+        update["actor_key_file"] = stack.actor_key_file
     return settings.model_copy(update=update)
 
 
@@ -98,6 +101,7 @@ def dev_stack_environment(data_dir: Path) -> dict[str, str]:
         "WHISTLE_TASK_QUEUE": stack.task_queue,
         "WHISTLE_DATABASE_URL": stack.database_url,
         "WHISTLE_CODEC_KEY_FILE": stack.codec_key_file and str(stack.codec_key_file),
+        "WHISTLE_ACTOR_KEY_FILE": stack.actor_key_file and str(stack.actor_key_file),
         "WHISTLE_PRINCIPALS_FILE": stack.principals_file and str(stack.principals_file),
         "WHISTLE_TOKEN_SECRET": stack.token_secret_file and stack.token_secret_file.read_text().strip(),
     }

@@ -62,6 +62,9 @@ SELECT stage, coalesce(street_id, '') AS street, overdue, count(*) AS n
 FROM issues WHERE stage <> 'closed' GROUP BY 1, 2, 3
 """
 
+# A closed issue's last event: anything after it was written by a workflow task that never
+# completed (its local activity landed, its task did not) and is no part of the issue.
+DELETE_EVENTS_AFTER = "DELETE FROM issue_events WHERE issue_id = $1 AND seq > $2"
 SELECT_EVENTS = "SELECT * FROM issue_events WHERE issue_id = $1 ORDER BY seq"
 SELECT_ISSUE = "SELECT * FROM issues WHERE issue_id = $1"
 SELECT_PENALTIES = "SELECT * FROM penalties WHERE issue_id = $1 ORDER BY deadline_key"
