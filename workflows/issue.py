@@ -65,6 +65,7 @@ SUPERVISOR = "supervisor"
 RESIDENT = "resident"
 _NEXT = {Stage.grid: Stage.community, Stage.community: Stage.area, Stage.area: Stage.street}
 _LOCAL = {"start_to_close_timeout": timedelta(seconds=10)}
+_TICK = timedelta(milliseconds=1)
 # Read-model writes retry until PostgreSQL is back: nothing is lost while it is down, and a
 # write lands within a second or two of its return (a 30 s cap made recovery take ~40 s).
 # Retry policies are not part of history: changing them needs no patch.
@@ -128,6 +129,13 @@ class IssueWorkflow:
         self._wake = False
         self._search_attributes: dict[str, Any] = {}
         self._writes: list[asyncio.Future[Any]] = []  # read-model writes and notifications under way
+        # The time of the move being made: the moment its timer fired or its update arrived.
+        # Never workflow.now() after an await of a local activity: a task that completed with
+        # only the activity's marker left the continuation to the next task live, while replay
+        # runs it within the first, so the clock read there differs between the two (the same
+        # asymmetry as the patch markers', workflows/patches.py) and with it the deadlines, the
+        # reminders due and whether a timer is started.
+        self._move_at: datetime = workflow.now()
         # Every patch, asked before anything else of the run: the rule of workflows/patches.py.
         self.patches = IssuePatches.ask()
 
@@ -140,11 +148,13 @@ class IssueWorkflow:
         while self.s.stage != Stage.closed and not self._should_continue_as_new():
             self._timer_at = self._next_wakeup()
             self._wake = False
-            timeout = None if self._timer_at is None else max(self._timer_at - workflow.now(), timedelta(0))
+            # Always a timer when something falls due, even one already due (1 ms): whether a
+            # timer is started must not hang on how late this line runs.
+            timeout = None if self._timer_at is None else max(self._timer_at - self._now, self._least_wait)
             try:
                 await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout)
             except asyncio.TimeoutError:
-                pass
+                self._move_at = max(self._move_at, workflow.now())  # the timer's own task: the same live and on replay
             async with self._lock:
                 await self._process_due()
                 await self._flush()
@@ -168,12 +178,12 @@ class IssueWorkflow:
                 type="BadWorkflowId",
                 non_retryable=True,
             )
+        now = self._now  # the start's own time, read before the context activity
         context = await workflow.execute_local_activity_method(
             IssueActivities.resolve_issue_context,
             ContextRequest(category=intake.category, grid_id=intake.grid_id),
             **_LOCAL,
         )
-        now = workflow.now()
         self.s = IssueState(
             issue_id=intake.issue_id,
             workflow_id=intake.workflow_id,
@@ -195,6 +205,16 @@ class IssueWorkflow:
         async with self._lock:
             await self._enter_ladder(Stage.grid, "intake", None, {"channel": intake.channel.value})
             await self._flush()
+
+    @property
+    def _now(self) -> datetime:
+        """The clock of the move being made (runs before v5 read workflow.now() at each use)."""
+        return self._move_at if self.patches.v5 else workflow.now()
+
+    @property
+    def _least_wait(self) -> timedelta:
+        """Runs before v5 started no timer for what was due already; v5 always starts one."""
+        return _TICK if self.patches.v5 else timedelta(0)
 
     def _next_wakeup(self) -> datetime | None:
         times: list[datetime] = []
@@ -226,7 +246,7 @@ class IssueWorkflow:
     async def accept(self, input: Accept) -> IssueState:
         async with self._acting(self.validate_accept, input):
             a = self._own_assignment(input.actor)
-            a.status, a.accepted_at = AssignmentStatus.accepted, workflow.now()
+            a.status, a.accepted_at = AssignmentStatus.accepted, self._now
             self._close_deadline(f"accept:{a.key}")
             await self._transition("accepted", input.actor, a.department_id, detail={"note": input.note, "round": a.round})
         return self.s
@@ -243,7 +263,7 @@ class IssueWorkflow:
     async def resolve(self, input: Resolve) -> IssueState:
         async with self._acting(self.validate_resolve, input):
             s = self.s
-            now = workflow.now()
+            now = self._now
             if input.actor.role == Role.department:
                 a = self._own_assignment(input.actor)
                 a.status, a.resolved_at, a.summary = AssignmentStatus.resolved, now, input.summary
@@ -332,7 +352,7 @@ class IssueWorkflow:
                     extend_by=input.extend_by,
                     reason=input.reason,
                     requested_by=input.actor.id,
-                    requested_at=workflow.now(),
+                    requested_at=self._now,
                 )
             )
             await self._transition(
@@ -358,7 +378,7 @@ class IssueWorkflow:
         async with self._acting(self.validate_decide_extension, input):
             a = self.s.assignment(input.department_id)
             ext = a.pending_extension()
-            ext.approved, ext.decided_by, ext.decided_at, ext.comment = input.approve, input.actor.id, workflow.now(), input.comment
+            ext.approved, ext.decided_by, ext.decided_at, ext.comment = input.approve, input.actor.id, self._now, input.comment
             detail: dict[str, Any] = {"approved": input.approve, "comment": input.comment, "deadline": ext.deadline}
             d = self._deadline(f"{ext.deadline}:{a.key}")
             if input.approve and d is not None and d.open:
@@ -569,7 +589,7 @@ class IssueWorkflow:
 
     async def _new_assignment(self, department_id: str, role: str, accepted: bool = False) -> Assignment:
         s = self.s
-        now = workflow.now()
+        now = self._now
         policy = s.context.policies.department
         rounds = [a.round for a in s.assignments if a.department_id == department_id]
         a = Assignment(
@@ -614,7 +634,7 @@ class IssueWorkflow:
     async def _close(self, outcome: Outcome, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
         s = self.s
         self._close_deadlines(lambda d: True)
-        s.outcome, s.closed_at = outcome, workflow.now()
+        s.outcome, s.closed_at = outcome, self._now
         await self._transition(kind, actor, None, Stage.closed, {**detail, "outcome": outcome.value})
 
     # ------------------------------------------------------------------------------ deadlines
@@ -624,7 +644,7 @@ class IssueWorkflow:
     async def _open_deadline(
         self, kind: str, unit_id: str, spec: DeadlineSpec, reminders: list[float], key: str | None = None
     ) -> Deadline:
-        now = workflow.now()
+        now = self._now
         d = Deadline(
             key=f"{kind}:{key}" if key else f"{kind}:{unit_id}:{len(self.s.deadlines) + 1}",
             kind=kind,
@@ -662,7 +682,7 @@ class IssueWorkflow:
     async def _process_due(self) -> None:
         """Send due reminders and act on missed deadlines, earliest first, until none is due."""
         while self.s.stage != Stage.closed:
-            now = workflow.now()
+            now = self._now
             due = sorted(
                 [(d.due_at, 1, d, None) for d in self._open_deadlines() if d.due_at <= now]
                 + [
@@ -685,9 +705,9 @@ class IssueWorkflow:
 
     async def _remind(self, d: Deadline, fraction: float) -> None:
         d.reminders_sent.append(fraction)
-        if d.due_at <= workflow.now():
+        if d.due_at <= self._now:
             return  # the deadline itself has passed: the miss says it all
-        self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=workflow.now()))
+        self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=self._now))
         await self._transition("reminder", None, d.unit_id, detail={"deadline": d.key, "fraction": fraction, "due_at": d.due_at.isoformat()})
         await self._notify("reminder", d.unit_id, f"催办: {d.kind} deadline at {d.due_at.isoformat()}", d.key)
 
@@ -699,7 +719,7 @@ class IssueWorkflow:
             return
         s.overdue = True
         s.penalties.append(
-            Penalty(deadline_key=d.key, unit_id=d.unit_id, kind=f"{d.kind}_overdue", due_at=d.due_at, recorded_at=workflow.now())
+            Penalty(deadline_key=d.key, unit_id=d.unit_id, kind=f"{d.kind}_overdue", due_at=d.due_at, recorded_at=self._now)
         )
         await self._transition("deadline_missed", None, d.unit_id, detail={"deadline": d.key, "kind": d.kind, "penalty": True})
         await self._notify("overdue", SUPERVISOR, f"{d.unit_id} missed its {d.kind} deadline {d.due_at.isoformat()}", d.key)
@@ -771,7 +791,7 @@ class IssueWorkflow:
         detail: dict[str, Any] | None = None,
     ) -> None:
         s = self.s
-        now = workflow.now()
+        now = self._now
         stage_from = s.stage
         if stage_to is not None:
             s.stage = stage_to
@@ -851,8 +871,10 @@ class _Acting:
         self.wf, self.validator, self.input = wf, validator, input
 
     async def __aenter__(self) -> None:
+        arrived = workflow.now()  # the update's own task: the same live and on replay
         await workflow.wait_condition(lambda: self.wf.s is not None)
         await self.wf._lock.acquire()
+        self.wf._move_at = max(self.wf._move_at, arrived)
         try:
             self.validator(self.input)
         except BaseException:
