@@ -81,3 +81,18 @@ async def test_issue_commands(dev_env, demo, pool):
         code, out, _ = await whistle("issue", "act", "hotline-cli-1", "feedback", "-d", '{"satisfied": true}',
                                      "--token", token, key=None, url=url)
         assert code == 0 and "stage closed" in out
+
+
+async def test_act_sends_an_idempotency_key_so_running_it_again_acts_once(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as api, served(api.app) as url:
+        code, _, err = await whistle("issue", "submit", "--category", "tree-trimming", "--description", "树枝",
+                                     "--reference", "cli-idem", "--grid", "heping-a1-c1-g1", key="key-hotline-12345", url=url)
+        assert code == 0, err
+        for _ in range(2):  # the operator runs the same command again, not knowing the first landed
+            code, out, err = await whistle("issue", "act", "hotline-cli-idem", "urge", "-d", '{"note": "请尽快"}',
+                                           "--idempotency-key", "urge-once", key="key-supervisor", url=url)
+            assert code == 0, err
+            assert json.loads(out[out.index("{"):])["urges"] == 1
+        code, out, err = await whistle("issue", "act", "hotline-cli-idem", "urge", "-d", '{"note": "再催"}',
+                                       key="key-supervisor", url=url)  # a new command, a new key
+        assert code == 0 and json.loads(out[out.index("{"):])["urges"] == 2, err

@@ -8,6 +8,8 @@ jurisdiction's local time, as the API gives them.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -37,10 +39,21 @@ def _call(method: str, path: str, url: str | None, key: str | None, data_dir: Pa
     headers = kwargs.pop("headers", {})
     if key or settings.api_key:
         headers["X-API-Key"] = key or settings.api_key
-    try:
-        response = httpx.request(method, base.rstrip("/") + path, headers=headers, timeout=30, **kwargs)
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach the API at {base} ({exc}): is `whistle dev` running? give --data-dir or --api-url", code=2)
+    # With an Idempotency-Key the request may be sent again: a time-out, a refused connection or
+    # a 503/504 is retried (for about half a minute) with the same key, and the API answers a
+    # retry of an applied action with its first answer instead of acting twice.
+    retrying = "Idempotency-Key" in headers
+    deadline, pause = time.monotonic() + 30, 0.5
+    while True:
+        try:
+            response = httpx.request(method, base.rstrip("/") + path, headers=headers, timeout=30, **kwargs)
+            if not (retrying and response.status_code in (502, 503, 504) and time.monotonic() < deadline):
+                break
+        except httpx.HTTPError as exc:
+            if not (retrying and time.monotonic() < deadline):
+                fail(f"cannot reach the API at {base} ({exc}): is `whistle dev` running? give --data-dir or --api-url", code=2)
+        time.sleep(pause)
+        pause = min(pause * 2, 4)
     data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {"body": response.text}
     if response.status_code >= 400:
         if explain and response.status_code in explain:
@@ -123,6 +136,7 @@ def act(
     action: str,
     data: Annotated[str | None, typer.Option("--data", "-d", help="the update's JSON input without actor, or @file")] = None,
     token: Annotated[str | None, typer.Option(help="a resident's feedback token, instead of an API key")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="the same key for the same action when you run it again (default: a new one, reused by the command's own retries)")] = None,
     api_url: UrlOpt = None,
     api_key: KeyOpt = None,
     data_dir: DataDirOpt = None,
@@ -137,6 +151,7 @@ def act(
     except json.JSONDecodeError as exc:
         fail(f"--data is not JSON: {exc}")
     headers = {"X-Feedback-Token": token} if token else {}
+    headers["Idempotency-Key"] = idempotency_key or uuid.uuid4().hex  # one action, however often it is sent
     state = _call("POST", f"/v1/issues/{issue_id}/actions/{action}", api_url, None if token else api_key, data_dir, json=payload, headers=headers)
     zone = jurisdiction_zone(client_settings(None, data_dir))
     typer.echo(f"{issue_id}: {action} done; stage {state['stage']}  owner {state['owner_unit']}  due {local_time(state['due_at'], zone) or '-'}")
