@@ -29,11 +29,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_dev(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
+def start_dev(data_dir: Path, ports: dict[str, int], **env_extra: str) -> subprocess.Popen:
     args = [*WHISTLE, "dev", "--data-dir", str(data_dir)]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
-    env = {**os.environ, "WHISTLE_LOG_FORMAT": "json"}
+    env = {**os.environ, "WHISTLE_LOG_FORMAT": "json", **env_extra}
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
@@ -209,3 +209,66 @@ def test_a_taken_port_is_said_plainly(tmp_path):
     assert result.returncode == 1
     assert f"port {port}" in result.stderr and "already in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_pt_deadlines_fired_then_a_restart_every_issue_reads_and_acts(tmp_path, started):
+    """Exact-duration policies: deadlines fire while whistle dev runs; after a stop and a start
+    (the worker replays every issue) each issue reads and takes the next action."""
+    import yaml
+
+    from whistle.config import DEMO_JURISDICTION
+
+    doc = yaml.safe_load(DEMO_JURISDICTION.read_text(encoding="utf-8"))
+    doc["policies"] = {"grid": {"handle": "PT2S"}, "community": {"handle": "PT2S"}, "area": {"handle": "PT2S"},
+                       "street": {"handle": "PT3S"}, "department": {"accept": "PT1H", "resolve": "PT2H"},
+                       "feedback_window": "PT1H"}
+    jurisdiction = tmp_path / "pt.yaml"
+    jurisdiction.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    data = tmp_path / "data"
+    ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
+    proc = start_dev(data, ports, WHISTLE_JURISDICTION_FILE=str(jurisdiction))
+    started.append(proc)
+    wait_running(proc)
+    keys = {k["id"]: k["api_key"] for k in yaml.safe_load((data / "demo-keys.yaml").read_text())["keys"]}
+    base = f"http://127.0.0.1:{ports['api']}"
+
+    def call(method: str, path: str, who: str, body: dict | None = None) -> tuple[int, dict]:
+        req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"X-API-Key": keys[who], "content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    ids = []
+    for i, category in enumerate(["garbage-collection", "tree-trimming", "shared-bikes"]):
+        code, body = call("POST", "/v1/issues", "hotline-12345", {
+            "channel": "hotline", "reference": f"PT{i}", "category": category, "grid_id": "heping-a1-c1-g1",
+            "description": "测试", "reporter": {"phone": "13800000000"}})
+        assert code == 201, body
+        ids.append(body["issue_id"])
+    # The grid's, community's, area's and street's deadlines pass: each issue climbs to a department.
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        stages = [call("GET", f"/v1/issues/{i}", "supervisor")[1]["stage"] for i in ids]
+        if all(s == "department" for s in stages):
+            break
+        time.sleep(0.5)
+    assert all(s == "department" for s in stages), stages
+    first = stop(proc)
+    assert "Failing workflow task" not in first, first[-3000:]
+    proc = start_dev(data, ports, WHISTLE_JURISDICTION_FILE=str(jurisdiction))
+    started.append(proc)
+    wait_running(proc)
+    for issue_id in ids:
+        code, s = call("GET", f"/v1/issues/{issue_id}", "supervisor")
+        assert code == 200 and s["stage"] == "department" and s["overdue"], (code, s)
+        code, s = call("POST", f"/v1/issues/{issue_id}/actions/urge", "supervisor", {"note": "重启后督办"})
+        assert code == 200 and s["urges"] == 1, (code, s)
+        department = next(a["department_id"] for a in s["assignments"] if a["status"] == "pending")
+        code, s = call("POST", f"/v1/issues/{issue_id}/actions/accept", f"dept-{department}", {})
+        assert code == 200, (code, s)
+    # The worker runs inside whistle dev: a workflow task that failed on replay would be in its output.
+    out = stop(proc)
+    assert "Nondeterminism" not in out and "Failing workflow task" not in out, out[-3000:]
