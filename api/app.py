@@ -65,7 +65,10 @@ def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer
         app.include_router(codec_server.router)
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=[f"http://{settings.host}:{settings.ui_port}", f"http://localhost:{settings.ui_port}"],
+            allow_origins=(
+                [o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()] if settings.codec_cors_origins
+                else [f"http://{settings.host}:{settings.ui_port}", f"http://localhost:{settings.ui_port}"]
+            ),
             allow_methods=["POST"],
             allow_headers=["content-type", "x-namespace", "authorization"],
             allow_credentials=True,

@@ -50,7 +50,7 @@ class Figures:
     closed: int = 0
     lost: int = 0
     duplicated: int = 0
-    stuck: int = 0
+    stuck: int = 0  # acknowledged issues whose workflow is still running at the end
     task_failures: int = 0
     replay_failures: int = 0
     read_model_mismatches: int = 0
@@ -87,6 +87,10 @@ class Client:
         while True:
             try:
                 r = await self.http.request(method, path, json=json_body, headers=headers)
+                if r.status_code == 429:  # as a real client: wait as told, then again
+                    self.f.retried_requests += 1
+                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+                    continue
                 if r.status_code < 500:
                     return r
                 self.errors[f"{r.status_code} {path.rsplit('/', 1)[-1]}: {r.text[:100]}"] += 1
@@ -117,13 +121,15 @@ class Client:
         return r
 
 
-async def lifecycle(c: Client, reference: str, deadline: float) -> tuple[str, str]:
-    """Intake to closed; returns (issue id, how it ended)."""
+async def lifecycle(c: Client, reference: str, deadline: float, issues: dict[str, str]) -> tuple[str, str]:
+    """Intake to closed; returns (issue id, how it ended). An acknowledged intake goes into
+    `issues` at once: whatever happens to this client after, the audit reads the issue."""
     r = await c.call("POST", "/v1/issues", "hotline-12345", json_body=intake_body(reference))
     if r.status_code not in (200, 201):
         raise RuntimeError(f"intake {reference}: {r.status_code} {r.text[:200]}")
     issue_id, token = r.json()["issue_id"], r.json().get("feedback_token")
     c.f.started += 1
+    issues[issue_id] = "acknowledged"
     urged, moves = False, Counter()
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -215,6 +221,7 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
     import asyncpg
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError
     from temporalio.worker import Replayer
 
     from schemas.issue import IssueState
@@ -231,7 +238,12 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
     try:
         for issue_id, ended in issues.items():
             handle = client.get_workflow_handle(f"issue-{issue_id}", result_type=IssueState)
-            described = await handle.describe()
+            try:
+                described = await handle.describe()
+            except RPCError:
+                figures.lost += 1
+                figures.notes.append(f"{issue_id}: acknowledged, but Temporal has no workflow")
+                continue
             history = await handle.fetch_history()
             failures = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
             failed = len(failures)
@@ -302,7 +314,7 @@ async def run_scenario(scenario: str, policies: str, lifecycles: int, cache: int
 
             async def one(i: int) -> None:
                 async with gate:
-                    issue_id, ended = await lifecycle(c, f"F{run}-{i}", deadline=600)
+                    issue_id, ended = await lifecycle(c, f"F{run}-{i}", 600, issues)
                     issues[issue_id] = ended
 
             work = asyncio.gather(*[one(i) for i in range(lifecycles)], return_exceptions=True)
@@ -316,7 +328,6 @@ async def run_scenario(scenario: str, policies: str, lifecycles: int, cache: int
             figures.wall_s = round(time.monotonic() - began, 1)
             figures.notes += [f"{n} × {e}" for e, n in c.errors.most_common(5)]
             await audit(stack, issues, figures)
-            figures.lost += figures.started - len(issues)
         finally:
             await c.http.aclose()
             await asyncio.to_thread(stack.stop)

@@ -63,6 +63,8 @@ class Stack:
             "WHISTLE_API_PORT": str(self.api_port),
             "WHISTLE_METRICS_ADDRESS": "127.0.0.1:0",  # any free port: a whistle dev may hold the defaults
             "WHISTLE_API_METRICS_ADDRESS": "127.0.0.1:0",
+            # Every simulated client comes from 127.0.0.1: the per-address limit would be theirs together.
+            "WHISTLE_RATE_LIMIT_ADDRESS": "100000/minute",
             "WHISTLE_LOG_FORMAT": "json",
             "WHISTLE_LOG_LEVEL": "INFO",
         })

@@ -89,3 +89,19 @@ async def test_codec_server_refuses_bad_payloads_with_400(dev_env, demo, pool):
         bad = {"payloads": [{"metadata": {"encoding": "YmluYXJ5L2VuY3J5cHRlZA==", "encryption-key-id": "bm9wZQ=="}, "data": "AAAA"}]}
         r = await a.http.post("/codec/decode", json=bad)
         assert r.status_code == 400 and "cannot decode" in r.json()["error"]
+
+
+async def test_codec_cors_allows_the_configured_ui_origin_only(dev_env, demo, pool):
+    """deploy/ sets WHISTLE_CODEC_CORS_ORIGINS to the Web UI's address: its browser may call
+    /codec, another origin may not."""
+    from tests.api_support import serve_api
+
+    async with serve_api(dev_env, demo, pool, codec_cors_origins="https://ui.example.gov.cn, http://127.0.0.1:8080") as api:
+        def preflight(origin: str):
+            return api.http.options("/codec/decode", headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,authorization"})
+        ok = await preflight("https://ui.example.gov.cn")
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://ui.example.gov.cn"
+        bad = await preflight("https://elsewhere.example")
+        assert "access-control-allow-origin" not in bad.headers

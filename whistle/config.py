@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
     codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
+    # Browser origins allowed to call /codec (the Temporal Web UI's address); comma separated.
+    # Unset: the dev UI's (http://HOST:UI_PORT and http://localhost:UI_PORT).
+    codec_cors_origins: str | None = None
     # The CLI's view of the API
     api_url: str = "http://127.0.0.1:8000"
     api_key: str | None = Field(default=None, repr=False)
