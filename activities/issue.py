@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.notifier import Notifier
+from activities.templates import render
 from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, Stage, TransitionRecord
 from schemas.jurisdiction import LADDER, Jurisdiction, Level
 from whistle import metrics
@@ -151,6 +152,7 @@ class IssueActivities:
 
     @activity.defn
     async def notify(self, notification: Notification) -> None:
+        notification = notification.model_copy(update={"text": render(notification, self.calendar.tz)})
         try:
             await self.notifier.send(notification)
         except Exception:

@@ -211,7 +211,11 @@ class TransitionRecord(_Model):
 
 
 class Notification(_Model):
-    kind: str  # reminder | overdue | supervision | urge | arbitration | extension | review
+    """What the notifier sends (the webhook's JSON body, docs/notifications.md). The workflow
+    gives the kind and its facts; the notify activity renders `text` from them."""
+
+    version: int = 2  # of the body: 2 added facts and text
+    kind: str  # dispatch | reminder | overdue | supervision | urge | arbitration | extension | extension_decided | reopen | review | resolved | …
     issue_id: str
     unit_id: str
     message: str
@@ -220,6 +224,8 @@ class Notification(_Model):
     # The issue's event it follows. A workflow task that fails after sending is retried at a
     # later `at`; the seq stays, so receivers can drop the duplicate.
     seq: int | None = None
+    facts: dict[str, Any] = {}  # the kind's facts (times as ISO-8601), never personal data
+    text: str | None = None  # in Chinese, with local times (activities/templates.py)
 
 
 class ContextRequest(_Model):

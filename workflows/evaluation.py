@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.labels import local_time
     from activities.quarterly import QuarterlyActivities
     from schemas.evaluation import EvaluationInput, EvaluationState, Rating, RatingRecord, RoundRequest
     from schemas.principal import Role
@@ -38,6 +39,7 @@ class ReverseEvaluationWorkflow:
             QuarterlyActivities.open_round, RoundRequest(quarter=input.quarter, opened_at=opened, closes_at=closes), **_RECORD
         )
         self.s = EvaluationState(quarter=input.quarter, opened_at=opened, closes_at=closes, communities=communities)
+        self._details()
         for fraction in sorted(input.reminders):
             at = opened + (closes - opened) * fraction
             await workflow.sleep(max(at - workflow.now(), timedelta(0)))
@@ -45,6 +47,7 @@ class ReverseEvaluationWorkflow:
         await workflow.sleep(max(closes - workflow.now(), timedelta(0)))
         async with self._lock:
             self.s.closed = True
+            self._details()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.execute_activity_method(
             QuarterlyActivities.close_round, RoundRequest(quarter=input.quarter, closes_at=closes), **_RECORD
@@ -53,6 +56,12 @@ class ReverseEvaluationWorkflow:
         if input.quarter.endswith("Q4"):
             await self._tell_league(f"league-{input.quarter[:4]}")
         return self.s
+
+    def _details(self) -> None:
+        """The Web UI's current details: the round, its window and who has yet to rate (no command)."""
+        s = self.s
+        state = "已截止" if s.closed else f"开放至 {local_time(s.closes_at)}（北京时间）"
+        workflow.set_current_details(f"**逆向考评** {s.quarter} · {state} · **待评社区** {len(s.pending())}/{len(s.communities)}")
 
     async def _remind(self, fraction: float) -> None:
         self.s.reminders_sent.append(fraction)

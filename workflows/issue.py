@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.jurisdiction import Level
     from schemas.principal import Actor, Role
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
+    from schemas.labels import DEADLINE, EVENT, STAGE, local_time, unit_name
     from workflows.patches import IssuePatches
 
 SUPERVISOR = "supervisor"
@@ -79,14 +80,15 @@ _NOTIFY = {
 }
 
 
-async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False) -> datetime:
+async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False, what: str = "时限") -> datetime:
     """`spec` after `start` (or, when `extends`, the deadline `start` moved by `spec`). Exact
     durations are arithmetic; working days need the calendar, so they are computed once in a
     local activity and recorded in history."""
     if spec.duration is not None:
         return start + spec.duration
     return await workflow.execute_local_activity_method(
-        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec, extends=extends), **_LOCAL
+        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec, extends=extends),
+        summary=f"{what} {spec}{'（延期）' if extends else ''}", **_LOCAL
     )
 
 
@@ -98,14 +100,14 @@ async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_k
 
 def notify_started(
     kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None,
-    local: bool = False, seq: int | None = None,
+    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None,
 ):
     """The notification activity, started (as a local activity when `local`); await it when
-    it must have been sent."""
+    it must have been sent. `facts` are what activities/templates.py renders the text from."""
     notification = Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message,
-                                deadline_key=deadline_key, at=workflow.now(), seq=seq)
+                                deadline_key=deadline_key, at=workflow.now(), seq=seq, facts=facts or {})
     start = workflow.start_local_activity_method if local else workflow.start_activity_method
-    return start(IssueActivities.notify, notification, **_NOTIFY)
+    return start(IssueActivities.notify, notification, summary=f"通知 {kind} → {unit_name(unit_id)}", **_NOTIFY)
 
 
 def forbidden(message: str) -> ApplicationError:
@@ -152,7 +154,8 @@ class IssueWorkflow:
             # timer is started must not hang on how late this line runs.
             timeout = None if self._timer_at is None else max(self._timer_at - self._now, self._least_wait)
             try:
-                await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout)
+                await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout,
+                                              timeout_summary=self._wakeup_summary())
             except asyncio.TimeoutError:
                 self._move_at = max(self._move_at, workflow.now())  # the timer's own task: the same live and on replay
             async with self._lock:
@@ -182,6 +185,7 @@ class IssueWorkflow:
         context = await workflow.execute_local_activity_method(
             IssueActivities.resolve_issue_context,
             ContextRequest(category=intake.category, grid_id=intake.grid_id),
+            summary=f"受理: {intake.category} @ {intake.grid_id}",
             **_LOCAL,
         )
         self.s = IssueState(
@@ -215,6 +219,14 @@ class IssueWorkflow:
     def _least_wait(self) -> timedelta:
         """Runs before v5 started no timer for what was due already; v5 always starts one."""
         return _TICK if self.patches.v5 else timedelta(0)
+
+    def _wakeup_summary(self) -> str:
+        """What the loop's timer waits for, as the Web UI shows it: `受理时限 lvhua 2026-11-27 24:00`."""
+        open_ = self._open_deadlines()
+        if not open_:
+            return "等待"
+        d = min(open_, key=lambda d: (d.due_at, d.key))
+        return f"{DEADLINE.get(d.kind, d.kind)} {unit_name(d.unit_id)} {local_time(d.due_at)}（北京时间）"
 
     def _next_wakeup(self) -> datetime | None:
         times: list[datetime] = []
@@ -331,7 +343,8 @@ class IssueWorkflow:
             a.status, a.decline_reason = AssignmentStatus.declined, input.reason
             self._close_assignment_deadlines(a)
             await self._transition("declined", input.actor, a.department_id, Stage.arbitration, {"reason": input.reason})
-            await self._notify("arbitration", SUPERVISOR, f"{a.department_id} declined: {input.reason}")
+            await self._notify("arbitration", SUPERVISOR, f"{a.department_id} declined: {input.reason}",
+                               department=a.department_id, reason=input.reason)
         return self.s
 
     @decline.validator
@@ -359,7 +372,9 @@ class IssueWorkflow:
                 "extension_requested", input.actor, a.department_id,
                 detail={"deadline": input.deadline.value, "extend_by": str(input.extend_by), "reason": input.reason},
             )
-            await self._notify("extension", SUPERVISOR, f"{a.department_id} asks for more time: {input.reason}")
+            await self._notify("extension", SUPERVISOR, f"{a.department_id} asks for more time: {input.reason}",
+                               department=a.department_id, deadline_kind=input.deadline.value,
+                               extend_by=str(input.extend_by), reason=input.reason)
         return self.s
 
     @request_extension.validator
@@ -386,6 +401,10 @@ class IssueWorkflow:
                 setattr(a, f"{ext.deadline}_due", d.due_at)
                 detail["due_at"] = d.due_at.isoformat()
             await self._transition("extension_decided", input.actor, a.department_id, detail=detail)
+            if self.patches.v5:
+                await self._notify("extension_decided", a.department_id, f"extension {'approved' if input.approve else 'refused'}",
+                                   deadline_kind=ext.deadline, approved=input.approve, comment=input.comment,
+                                   due_at=d.due_at if d is not None else None)
         return self.s
 
     @decide_extension.validator
@@ -428,7 +447,7 @@ class IssueWorkflow:
             self.s.urges += 1
             await self._transition("urged", input.actor, targets[0], detail={"note": input.note, "units": targets})
             for unit in targets:
-                await self._notify("urge", unit, input.note)
+                await self._notify("urge", unit, input.note, note=input.note)
         return self.s
 
     @urge.validator
@@ -452,7 +471,8 @@ class IssueWorkflow:
                 await self._back_to_resolvers(input.actor)
             else:
                 await self._transition("feedback", input.actor, RESIDENT, Stage.review, detail)
-                await self._notify("review", SUPERVISOR, f"dissatisfied after {s.reopens} reopens: review (close or reassign)")
+                await self._notify("review", SUPERVISOR, f"dissatisfied after {s.reopens} reopens: review (close or reassign)",
+                                   reopens=s.reopens)
         return self.s
 
     @feedback.validator
@@ -586,6 +606,10 @@ class IssueWorkflow:
         for dep in cooperating:
             await self._new_assignment(dep, "cooperating")
         await self._transition(kind, actor, lead, Stage.department, {**detail, "lead": lead, "cooperating": cooperating})
+        if self.patches.v5:  # each assigned department is told (runs before v5 told none)
+            for a in self._current_assignments():
+                await self._notify("dispatch", a.department_id, f"dispatched to {a.department_id}", f"accept:{a.key}",
+                                   role=a.role, accept_due=a.accept_due, resolve_due=a.resolve_due)
 
     async def _new_assignment(self, department_id: str, role: str, accepted: bool = False) -> Assignment:
         s = self.s
@@ -613,6 +637,9 @@ class IssueWorkflow:
         window = self.s.context.policies.feedback_window
         await self._open_deadline("feedback", RESIDENT, window, [])
         await self._transition(kind, actor, self.s.resolved_by[0] if self.s.resolved_by else None, Stage.feedback, detail)
+        if self.patches.v5 and self.s.has_reporter:  # the resident, through the gateway that delivered their token
+            await self._notify("resolved", RESIDENT, "resolved", summary=self.s.resolution,
+                               feedback_due=self._open_deadlines()[-1].due_at)
 
     async def _back_to_resolvers(self, actor: Actor) -> None:
         """Dissatisfied: back to the unit(s) that resolved it, counted against them."""
@@ -623,12 +650,17 @@ class IssueWorkflow:
             policy = s.context.policies.for_level(Level(stage.value))
             await self._open_deadline("handle", self._ladder_unit(stage), policy.handle, policy.reminders)
             await self._transition("reopened", actor, self._ladder_unit(stage), stage, detail)
+            if self.patches.v5:
+                await self._notify("reopen", self._ladder_unit(stage), "reopened", reopens=s.reopens)
         else:
             lead = next((a.department_id for a in reversed(self._current_assignments()) if a.role == "lead"), None)
             s.cycle += 1
             for dep in s.resolved_by:
                 await self._new_assignment(dep, "lead" if dep == lead else "cooperating", accepted=True)
             await self._transition("reopened", actor, lead, Stage.department, detail)
+            if self.patches.v5:
+                for dep in s.resolved_by:
+                    await self._notify("reopen", dep, "reopened", reopens=s.reopens)
         s.resolved_by, s.resolution, s.resolved_stage = [], None, None
 
     async def _close(self, outcome: Outcome, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
@@ -638,9 +670,6 @@ class IssueWorkflow:
         await self._transition(kind, actor, None, Stage.closed, {**detail, "outcome": outcome.value})
 
     # ------------------------------------------------------------------------------ deadlines
-    async def _deadline_at(self, start: datetime, spec: DeadlineSpec) -> datetime:
-        return await deadline_at(start, spec)
-
     async def _open_deadline(
         self, kind: str, unit_id: str, spec: DeadlineSpec, reminders: list[float], key: str | None = None
     ) -> Deadline:
@@ -650,7 +679,7 @@ class IssueWorkflow:
             kind=kind,
             unit_id=unit_id,
             started_at=now,
-            due_at=await self._deadline_at(now, spec),
+            due_at=await deadline_at(now, spec, what=DEADLINE.get(kind, kind)),
             reminders=sorted(reminders),
         )
         self.s.deadlines.append(d)
@@ -709,7 +738,8 @@ class IssueWorkflow:
             return  # the deadline itself has passed: the miss says it all
         self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=self._now))
         await self._transition("reminder", None, d.unit_id, detail={"deadline": d.key, "fraction": fraction, "due_at": d.due_at.isoformat()})
-        await self._notify("reminder", d.unit_id, f"催办: {d.kind} deadline at {d.due_at.isoformat()}", d.key)
+        await self._notify("reminder", d.unit_id, f"催办: {d.kind} deadline at {d.due_at.isoformat()}", d.key,
+                           deadline_kind=d.kind, due_at=d.due_at, fraction=fraction)
 
     async def _missed(self, d: Deadline) -> None:
         s = self.s
@@ -722,7 +752,8 @@ class IssueWorkflow:
             Penalty(deadline_key=d.key, unit_id=d.unit_id, kind=f"{d.kind}_overdue", due_at=d.due_at, recorded_at=self._now)
         )
         await self._transition("deadline_missed", None, d.unit_id, detail={"deadline": d.key, "kind": d.kind, "penalty": True})
-        await self._notify("overdue", SUPERVISOR, f"{d.unit_id} missed its {d.kind} deadline {d.due_at.isoformat()}", d.key)
+        await self._notify("overdue", SUPERVISOR, f"{d.unit_id} missed its {d.kind} deadline {d.due_at.isoformat()}", d.key,
+                           unit=d.unit_id, deadline_kind=d.kind, due_at=d.due_at)
         if d.kind == "handle":
             reason = f"{s.stage} {d.unit_id} missed its deadline"
             if s.stage == Stage.street:
@@ -760,8 +791,10 @@ class IssueWorkflow:
         await self._transition("supervised", None, a.department_id,
                                detail={"deadline": d.key, "resolve_due": a.resolve_due.isoformat() if a.resolve_due else None})
         message = f"督办: {a.department_id} has not resolved; its resolve deadline was {a.resolve_due.isoformat() if a.resolve_due else '-'}"
-        await self._notify("supervision", a.department_id, message, d.key)
-        await self._notify("supervision", SUPERVISOR, message, d.key)
+        nxt = self._open_deadlines()[-1].due_at if self._open_deadlines() else None
+        for unit in (a.department_id, SUPERVISOR):
+            await self._notify("supervision", unit, message, d.key, department=a.department_id,
+                               resolve_due=a.resolve_due, next_due=nxt)
 
     # ------------------------------------------------------------------------------ effects
     def _derive(self) -> None:
@@ -805,8 +838,11 @@ class IssueWorkflow:
         self._upsert_search_attributes()
         self._poke()
         record = TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True))
+        workflow.set_current_details(self._current_details())  # the Web UI's "current details"; no command
+        summary = f"记录: {EVENT.get(kind, kind)} → {STAGE.get(s.stage.value, s.stage.value)}"
         if self._local_writes():
-            self._writes.append(workflow.start_local_activity_method(IssueActivities.record_transition, record, **_RECORD))
+            self._writes.append(workflow.start_local_activity_method(
+                IssueActivities.record_transition, record, summary=summary, **_RECORD))
         elif self._concurrent_writes():
             self._writes.append(workflow.start_activity_method(IssueActivities.record_transition, record, **_RECORD))
         else:
@@ -831,6 +867,16 @@ class IssueWorkflow:
             writes, self._writes = self._writes, []
             await asyncio.gather(*writes)
 
+    def _current_details(self) -> str:
+        """Stage, owner and next deadline, in the district's words and time (Markdown)."""
+        s = self.s
+        lines = [f"**阶段** {STAGE.get(s.stage.value, s.stage.value)}",
+                 f"**承办** {'、'.join(unit_name(u) for u in s.owners) or '—'}",
+                 f"**时限** {local_time(s.due_at)}（北京时间）{' · **已超时**' if s.overdue else ''}"]
+        if s.outcome is not None:
+            lines.append(f"**结果** {s.outcome.value}")
+        return "\n\n".join(lines)
+
     def _upsert_search_attributes(self) -> None:
         s = self.s
         wanted: dict[str, Any] = {
@@ -852,10 +898,12 @@ class IssueWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
 
-    async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
+    async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None, **facts: Any) -> None:
+        facts = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
+        facts.setdefault("category", self.s.category)
         if self._local_writes():
             self._writes.append(
-                notify_started(kind, self.s.issue_id, unit_id, message, deadline_key, local=True, seq=self.s.seq)
+                notify_started(kind, self.s.issue_id, unit_id, message, deadline_key, local=True, seq=self.s.seq, facts=facts)
             )
         elif self._concurrent_writes():
             self._writes.append(notify_started(kind, self.s.issue_id, unit_id, message, deadline_key))

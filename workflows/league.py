@@ -120,6 +120,9 @@ class LeagueTableWorkflow:
 
     def _log(self, line: str) -> None:
         self.s.history.append(f"{workflow.now().isoformat()} {line}")
+        # The Web UI's current details: the table's stage and its last step (no command).
+        stage = {"waiting": "等待考评截止", "draft": f"第{self.s.drafts}稿待审", "published": "已公布"}.get(self.s.stage, self.s.stage)
+        workflow.set_current_details(f"**红黑榜** {self.s.period} · **阶段** {stage}\n\n{line}")
 
     @workflow.signal
     def evaluation_closed(self, quarter: str) -> None:

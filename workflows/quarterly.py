@@ -33,10 +33,11 @@ class QuarterlyWorkflow:
         if quarter.endswith("Q4"):  # 年终一评比: the year's table after its last round
             children.append((f"league-{quarter[:4]}", LeagueTableWorkflow.run, LeagueInput(period=quarter[:4])))
         started = []
+        names = {"evaluation": "逆向考评", "league": "红黑榜"}
         for child_id, run, arg in children:
             try:
                 await workflow.start_child_workflow(
-                    run, arg, id=child_id,
+                    run, arg, id=child_id, static_summary=f"{names[child_id.split('-')[0]]} {child_id.split('-', 1)[1]}",
                     parent_close_policy=ParentClosePolicy.ABANDON,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 )
