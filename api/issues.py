@@ -77,7 +77,7 @@ async def fetch_state(request: Request, issue_id: str):
     handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
         return handle, await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
-    except WorkflowQueryFailedError as err:
+    except WorkflowQueryFailedError:
         if (await handle.describe()).status == WorkflowExecutionStatus.FAILED:  # refused before registering
             raise ApiError(404, f"no issue {issue_id!r}: its intake was refused") from None
         raise  # a workflow task failing or still registering: 503 (api.errors.temporal_trouble)
@@ -159,7 +159,7 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
     """The state once the workflow's first task has run (normally a few milliseconds)."""
     import asyncio
 
-    from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
+    from temporalio.client import WorkflowQueryFailedError
 
     for _ in range(attempts):
         try:

@@ -31,7 +31,6 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 

@@ -5,15 +5,12 @@ on disk, and the robustness of the public edges. See docs/security.md."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import uuid
 
 import pytest
-import uvicorn
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -33,25 +30,8 @@ def forged_events(s) -> int:
 
 
 # ---------------------------------------------------------------------------------- 1. forged actors
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def http_server(app):
-    """The app on a real port (the `temporal` CLI reaches the codec server over HTTP)."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+# The app on a real port (the `temporal` CLI reaches the codec server over HTTP).
+from tests.test_cli_issues import served as http_server  # noqa: E402
 
 
 async def temporal_cli(env, *args: str, **environ: str) -> subprocess.CompletedProcess:
