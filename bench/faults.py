@@ -256,6 +256,11 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
             if result.replay_failure is not None:
                 figures.replay_failures += 1
                 figures.notes.append(f"{issue_id} does not replay: {str(result.replay_failure)[:200]}")
+                # Kept for analysis (encrypted: the stack's codec key is kept beside it).
+                kept = RESULTS / "faults-failing" / f"{figures.scenario}-{figures.policies}"
+                kept.mkdir(parents=True, exist_ok=True)
+                (kept / f"{issue_id}.json").write_text(history.to_json(), encoding="utf-8")
+                (kept / "codec.key").write_text((stack.data / "codec.key").read_text(), encoding="utf-8")
             if described.status == WorkflowExecutionStatus.COMPLETED:
                 figures.closed += 1
             elif described.status == WorkflowExecutionStatus.RUNNING:
