@@ -94,26 +94,21 @@ class IssueActivities:
         While PostgreSQL refuses, each attempt fails as a benign error (the SDK logs those at
         DEBUG, not a traceback per attempt) and the outage is logged once when it starts and
         once when it ends."""
-        try:
-            await self._record(record)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
-            self.outage.failed(err)
-            raise ApplicationError(
-                f"the read model refused the write: {type(err).__name__}", type="ReadModelUnavailable",
-                category=ApplicationErrorCategory.BENIGN,
-            ) from None
-        self.outage.recovered()
-
-    async def _record(self, record: TransitionRecord) -> None:
         s, e = record.state, record.event
-        chain = s.context.chain
         if activity.info().attempt > 1:
             metrics.READ_MODEL_RETRIES.labels("record_transition").inc()
         try:
-            inserted = await self._write_transition(s, e, chain)
+            inserted = await self._write_transition(s, e, s.context.chain)
         except Exception as exc:
             metrics.READ_MODEL_FAILURES.labels("record_transition", type(exc).__name__).inc()
-            raise
+            if not isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+                raise
+            self.outage.failed(exc)
+            raise ApplicationError(
+                f"the read model refused the write: {type(exc).__name__}", type="ReadModelUnavailable",
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
+        self.outage.recovered()
         if inserted:  # counted once per event, however often the write is retried
             record_transition_metrics(record)
 

@@ -228,7 +228,6 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
     from whistle.config import load_settings
     from whistle.temporal import connect, data_converter
     from worker import WORKFLOWS
-    from workflows.issue import IssueWorkflow
 
     settings = load_settings(codec_key_file=stack.data / "codec.key")
     keyring = settings.keyring()
@@ -281,7 +280,6 @@ async def audit(stack: Stack, issues: dict[str, str], figures: Figures) -> None:
                     figures.notes.append(f"{issue_id}: read model {dict(row) if row else None}, workflow {final.stage} seq {final.seq}")
     finally:
         await conn.close()
-    _ = IssueWorkflow
 
 
 # ---------------------------------------------------------------------------------- run

@@ -5,7 +5,6 @@ as deploy/ configures them. Everything listens on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -180,6 +179,3 @@ class Stack:
     def restart(self, name: str) -> None:
         getattr(self, f"start_{name}")()
 
-
-async def to_thread(fn, *args):
-    return await asyncio.to_thread(fn, *args)

@@ -28,7 +28,6 @@ import json
 import sys
 import tempfile
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
@@ -277,7 +276,6 @@ async def main(which: list[str]) -> None:
             await record_pt(tmp)
         if "paths" in which:
             await record_paths(tmp)
-    _ = timedelta
 
 
 if __name__ == "__main__":

@@ -142,6 +142,16 @@ def schedules_backfill(
     typer.echo(f"backfilled: {', '.join(quarters)}")
 
 
+ApiUrlOpt = Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or the data directory's whistle dev")]
+
+
+def _console():
+    """rich output for tables: on a terminal its width; piped, wide enough for every column."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
 league_app = typer.Typer(no_args_is_help=True, help="The red/black list.")
 app.add_typer(league_app, name="league")
 
@@ -149,11 +159,10 @@ app.add_typer(league_app, name="league")
 @league_app.command("show")
 def league_show(
     period: Annotated[str, typer.Argument(help="a quarter (2026Q3) or a year (2026)")],
-    api_url: Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or the data directory's whistle dev")] = None,
+    api_url: ApiUrlOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print a published red/black list (GET /v1/league/PERIOD)."""
-    from rich.console import Console
     from rich.table import Table
 
     from whistle.cli_issues import _call
@@ -169,7 +178,7 @@ def league_show(
                f"for a year that has ended, run `whistle schedules backfill --from {period}Q4 --to {period}Q4`")
     explain = {404: f"no red/black list is published for {period} yet: {why}"}
     t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # wide enough for every column
+    console = _console()
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
         # rich measures every cell in terminal columns, so Chinese names line up.
         table = Table(title=f"{period} 红黑榜 · {title}", title_justify="left")
@@ -196,18 +205,17 @@ app.add_typer(briefing_app, name="briefing")
 @briefing_app.command("show")
 def briefing_show(
     month: str,
-    api_url: Annotated[str | None, typer.Option("--api-url", help="default WHISTLE_API_URL or the data directory's whistle dev")] = None,
+    api_url: ApiUrlOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print a month's briefing (GET /v1/briefings/YYYY-MM)."""
-    from rich.console import Console
     from rich.table import Table
 
     from whistle.cli_issues import _call
 
     b = _call("GET", f"/v1/briefings/{month}", api_url, None, data_dir,
               explain={404: f"no briefing for {month} yet: the monthly schedule makes it at 08:00 on the next month's first day"})
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)  # wide enough for every column
+    console = _console()
     console.print(f"{month} 月度通报: {b['issues']} issues")
     pct = lambda v: "—" if v is None else f"{v * 100:.0f}%"  # noqa: E731
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
