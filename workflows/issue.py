@@ -644,11 +644,11 @@ class IssueWorkflow:
 
     async def _enter_feedback(self, kind: str, actor: Actor | None, detail: dict[str, Any]) -> None:
         window = self.s.context.policies.feedback_window
-        await self._open_deadline("feedback", RESIDENT, window, [])
+        feedback = await self._open_deadline("feedback", RESIDENT, window, [])
         await self._transition(kind, actor, self.s.resolved_by[0] if self.s.resolved_by else None, Stage.feedback, detail)
         if self.patches.v5 and self.s.has_reporter:  # the resident, through the gateway that delivered their token
             await self._notify("resolved", RESIDENT, "resolved", summary=self.s.resolution,
-                               feedback_due=self._open_deadlines()[-1].due_at)
+                               feedback_due=feedback.due_at)
 
     async def _back_to_resolvers(self, actor: Actor) -> None:
         """Dissatisfied: back to the unit(s) that resolved it, counted against them."""
@@ -787,9 +787,9 @@ class IssueWorkflow:
             await self._open_supervision(next(a for a in s.assignments if f"resolve:{a.key}" == d.key))
         # (Runs before v5: a missed resolve deadline is a penalty and the overdue flag, nothing more.)
 
-    async def _open_supervision(self, a: Assignment) -> None:
+    async def _open_supervision(self, a: Assignment) -> Deadline:
         n = 1 + sum(1 for d in self.s.deadlines if d.kind == "supervise" and d.key.startswith(f"supervise:{a.key}:"))
-        await self._open_deadline("supervise", a.department_id, self.s.context.policies.supervision, [], f"{a.key}:{n}")
+        return await self._open_deadline("supervise", a.department_id, self.s.context.policies.supervision, [], f"{a.key}:{n}")
 
     async def _supervise(self, d: Deadline) -> None:
         """督办: the resolve deadline has passed and the department has not resolved. No new
@@ -797,14 +797,13 @@ class IssueWorkflow:
         the next 督办 is due a working day later."""
         d.open = False
         a = next(a for a in self.s.assignments if d.key.startswith(f"supervise:{a.key}:"))
-        await self._open_supervision(a)
+        nxt = await self._open_supervision(a)
         await self._transition("supervised", None, a.department_id,
                                detail={"deadline": d.key, "resolve_due": a.resolve_due.isoformat() if a.resolve_due else None})
         message = f"督办: {a.department_id} has not resolved; its resolve deadline was {a.resolve_due.isoformat() if a.resolve_due else '-'}"
-        nxt = self._open_deadlines()[-1].due_at if self._open_deadlines() else None
         for unit in (a.department_id, SUPERVISOR):
             await self._notify("supervision", unit, message, d.key, department=a.department_id,
-                               resolve_due=a.resolve_due, next_due=nxt)
+                               resolve_due=a.resolve_due, next_due=nxt.due_at)
 
     # ------------------------------------------------------------------------------ effects
     def _derive(self) -> None:
