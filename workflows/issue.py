@@ -153,22 +153,13 @@ class IssueWorkflow:
             # Always a timer when something falls due, even one already due (1 ms): whether a
             # timer is started must not hang on how late this line runs.
             timeout = None if self._timer_at is None else max(self._timer_at - self._now, self._least_wait)
-            fired = False
             try:
                 await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout,
                                               timeout_summary=self._wakeup_summary())
             except asyncio.TimeoutError:
-                fired = True
+                self._move_at = max(self._move_at, workflow.now())  # the timer's own task: the same live and on replay
             async with self._lock:
-                if not self.patches.v5:
-                    await self._process_due(None)  # runs before v5: the clock at each pass
-                elif fired:
-                    # The timer's own due time decides what is due, never workflow.now(): in the
-                    # first task after a sticky task's schedule-to-start time-out the clock read
-                    # live was the previous task's (stale by the time-out), while replay reads the
-                    # right one. A handler's wake only re-arms the timer (1 ms when already due).
-                    self._move_at = max(self._move_at, self._timer_at)
-                    await self._process_due(self._timer_at)
+                await self._process_due()
                 await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.s.stage != Stage.closed:
@@ -717,11 +708,10 @@ class IssueWorkflow:
             if d.open and predicate(d):
                 d.open = False
 
-    async def _process_due(self, until: datetime | None) -> None:
-        """Send the reminders and act on the deadlines due by `until` (runs before v5: by the
-        clock at each pass), earliest first."""
+    async def _process_due(self) -> None:
+        """Send due reminders and act on missed deadlines, earliest first, until none is due."""
         while self.s.stage != Stage.closed:
-            now = until or workflow.now()
+            now = self._now
             due = sorted(
                 [(d.due_at, 1, d, None) for d in self._open_deadlines() if d.due_at <= now]
                 + [
@@ -736,15 +726,15 @@ class IssueWorkflow:
                 return
             at, _, d, fraction = due[0]
             if fraction is not None:
-                await self._remind(d, fraction, now)
+                await self._remind(d, fraction)
             elif d.kind == "supervise":
                 await self._supervise(d)
             else:
                 await self._missed(d)
 
-    async def _remind(self, d: Deadline, fraction: float, now: datetime) -> None:
+    async def _remind(self, d: Deadline, fraction: float) -> None:
         d.reminders_sent.append(fraction)
-        if d.due_at <= now:
+        if d.due_at <= self._now:
             return  # the deadline itself has passed: the miss says it all
         self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=self._now))
         await self._transition("reminder", None, d.unit_id, detail={"deadline": d.key, "fraction": fraction, "due_at": d.due_at.isoformat()})
