@@ -207,11 +207,41 @@ class DevStack:
     async def _temporal(self, data_dir: Path) -> AsyncIterator[str]:
         s = self.settings
         address = f"{s.host}:{s.temporal_port}"
-        log_file = os.fdopen(os.open(data_dir / "temporal.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        log_path = data_dir / "temporal.log"
+        log_file = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         for made in ("temporal.db", "temporal.log"):  # older data directories made them 0644
             if (data_dir / made).exists():
                 (data_dir / made).chmod(0o600)
-        proc = await asyncio.create_subprocess_exec(
+        proc = None
+        try:
+            # The dev server picks its internal ports (history, matching, worker) itself, between
+            # probing and binding them; a port taken in that gap makes it exit at once. A second
+            # start picks others, so one early exit is retried before it is reported.
+            for attempt in (1, 2):
+                log_file.flush()
+                offset = log_path.stat().st_size
+                proc = await self._start_temporal(data_dir, log_file)
+                try:
+                    await self._wait_for_temporal(proc, address, log_path, offset)
+                    break
+                except TemporalExited as exited:
+                    if attempt == 2:
+                        raise DevError(str(exited)) from None
+                    log.warning("the Temporal dev server exited while starting; starting it once more", reason=exited.reason)
+            yield address
+        finally:
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 15)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+            log_file.close()
+
+    async def _start_temporal(self, data_dir: Path, log_file):
+        s = self.settings
+        return await asyncio.create_subprocess_exec(
             str(find_binary("temporal")), "server", "start-dev",
             "--db-filename", str(data_dir / "temporal.db"),
             "--ip", s.host, "--port", str(s.temporal_port), "--ui-port", str(s.ui_port),
@@ -222,30 +252,30 @@ class DevStack:
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
             umask=0o077,  # its SQLite files: owner only
         )
-        try:
-            await self._wait_for_temporal(proc, address, data_dir / "temporal.log")
-            yield address
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 15)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-            log_file.close()
 
-    async def _wait_for_temporal(self, proc, address: str, log_path: Path) -> None:
+    async def _wait_for_temporal(self, proc, address: str, log_path: Path, offset: int) -> None:
         for _ in range(120):
             if proc.returncode is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise DevError(f"the Temporal dev server exited ({proc.returncode}); its log {log_path}:\n{tail}")
+                raise TemporalExited(proc.returncode, log_path, offset)
             try:
                 await connect(address, self.settings.temporal_namespace)
                 return
             except RuntimeError:
                 await asyncio.sleep(0.5)
         raise DevError(f"the Temporal dev server did not answer on {address} within 60 s; see {log_path}")
+
+
+class TemporalExited(Exception):
+    """The dev server exited while starting. Its reason is the log's first error or panic line of
+    this start, not the log's tail: a Go panic ends in a hundred lines of goroutine stack."""
+
+    def __init__(self, code: int, log_path: Path, offset: int):
+        with log_path.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        found = [line for line in lines if line.startswith(("panic:", "Error:", "error:")) or "level=ERROR" in line]
+        self.reason = "\n".join((found or lines[-20:])[:5])
+        super().__init__(f"the Temporal dev server exited ({code}); its log {log_path}:\n{self.reason}")
 
 
 async def run_dev(settings: Settings) -> None:
