@@ -10,6 +10,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -116,12 +117,14 @@ async def issue_worker(
     pool: asyncpg.Pool,
     notifier: MemoryNotifier | None = None,
     task_queue: str | None = None,
+    **options: Any,
 ) -> AsyncIterator[str]:
-    """A worker on a fresh task queue (or the one given); yields the queue's name."""
+    """A worker on a fresh task queue (or the one given); yields the queue's name. `options`
+    go to the Worker (max_cached_workflows=0, a workflow runner, ...)."""
     from worker import build_worker
 
     task_queue = task_queue or f"tq-{uuid.uuid4().hex[:8]}"
-    worker = build_worker(client, jurisdiction, pool, notifier or MemoryNotifier(), task_queue)
+    worker = build_worker(client, jurisdiction, pool, notifier or MemoryNotifier(), task_queue, **options)
     async with worker:
         yield task_queue
 

@@ -13,6 +13,7 @@ Rejections: `ApplicationError` of type "Forbidden" (this actor may not) or "NotA
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,10 +93,13 @@ async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False
     )
 
 
-async def notify(kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None) -> None:
+async def notify(
+    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, **facts: Any
+) -> None:
     """Send a notification through the pluggable notifier activity; `subject` is the issue,
-    round or table it is about."""
-    await notify_started(kind, subject, unit_id, message, deadline_key)
+    round or table it is about; `facts` are what its template renders (datetimes as ISO)."""
+    facts = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
+    await notify_started(kind, subject, unit_id, message, deadline_key, facts=facts)
 
 
 def notify_started(
@@ -116,6 +120,20 @@ def forbidden(message: str) -> ApplicationError:
 
 def not_allowed(message: str) -> ApplicationError:
     return ApplicationError(message, type="NotAllowed", non_retryable=True)
+
+
+def registered_only(check):
+    """An update validator that lets the update in while the issue is registering: its handler
+    waits for the registration and then checks it (`_Acting`). Updates that a reset re-applies
+    (docs/operations.md) reach the new run in its first task, before it has registered; refused
+    there, they would be lost. Outside that window, the check runs as the validator."""
+
+    @functools.wraps(check)
+    def validator(self: "IssueWorkflow", input: Any) -> None:
+        if self.s is not None:
+            check(self, input)
+
+    return validator
 
 
 @workflow.defn(name="IssueWorkflow")
@@ -152,14 +170,28 @@ class IssueWorkflow:
             self._wake = False
             # Always a timer when something falls due, even one already due (1 ms): whether a
             # timer is started must not hang on how late this line runs.
-            timeout = None if self._timer_at is None else max(self._timer_at - self._now, self._least_wait)
+            timeout = self._wait_for_next()
+            fired = False
             try:
                 await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout,
                                               timeout_summary=self._wakeup_summary())
             except asyncio.TimeoutError:
-                self._move_at = max(self._move_at, workflow.now())  # the timer's own task: the same live and on replay
+                fired = True
             async with self._lock:
-                await self._process_due()
+                if self.patches.timer_clock:
+                    # What is due is decided at the fired timer's own due time. workflow.now() is
+                    # not the same live and on replay in the first task after a sticky task's
+                    # schedule-to-start time-out (a worker gone): live it still reads the previous
+                    # task's time, on replay the right one, so the two would act on different
+                    # reminders and deadlines. A handler's wake only moves the timer (1 ms when
+                    # something is due already).
+                    if fired:
+                        self._move_at = max(self._move_at, self._timer_at)
+                        await self._process_due(self._timer_at)
+                else:
+                    if fired:  # runs before timer-clock: the clock of the timer's task
+                        self._move_at = max(self._move_at, workflow.now())
+                    await self._process_due()
                 await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.s.stage != Stage.closed:
@@ -215,10 +247,15 @@ class IssueWorkflow:
         """The clock of the move being made (runs before v5 read workflow.now() at each use)."""
         return self._move_at if self.patches.v5 else workflow.now()
 
-    @property
-    def _least_wait(self) -> timedelta:
-        """Runs before v5 started no timer for what was due already; v5 always starts one."""
-        return _TICK if self.patches.v5 else timedelta(0)
+    def _wait_for_next(self) -> timedelta | None:
+        """How long the loop's timer waits for the next reminder or deadline. Only its length
+        may read workflow.now(): a timer fired late must not make the next one later still."""
+        if self._timer_at is None:
+            return None
+        if self.patches.timer_clock:
+            return max(self._timer_at - workflow.now(), _TICK)
+        # Runs before v5 started no timer for what was due already; v5 always starts one.
+        return max(self._timer_at - self._now, _TICK if self.patches.v5 else timedelta(0))
 
     def _wakeup_summary(self) -> str:
         """What the loop's timer waits for, as the Web UI shows it: `受理时限 lvhua 2026-11-27 24:00`."""
@@ -264,6 +301,7 @@ class IssueWorkflow:
         return self.s
 
     @accept.validator
+    @registered_only
     def validate_accept(self, input: Accept) -> None:
         self._require_role(input.actor, Role.department)
         self._require_stage(Stage.department, Stage.arbitration)
@@ -294,6 +332,7 @@ class IssueWorkflow:
         return self.s
 
     @resolve.validator
+    @registered_only
     def validate_resolve(self, input: Resolve) -> None:
         actor = self._require_role(input.actor, Role.grid, Role.community, Role.area, Role.street, Role.department)
         if actor.role == Role.department:
@@ -313,6 +352,7 @@ class IssueWorkflow:
         return self.s
 
     @escalate.validator
+    @registered_only
     def validate_escalate(self, input: Escalate) -> None:
         actor = self._require_role(input.actor, Role.grid, Role.community, Role.area, Role.street)
         if self.s is not None and self.s.stage == Stage.street:
@@ -329,6 +369,7 @@ class IssueWorkflow:
         return self.s
 
     @dispatch.validator
+    @registered_only
     def validate_dispatch(self, input: Dispatch) -> None:
         actor = self._require_role(input.actor, Role.street)
         self._require_stage(Stage.street)
@@ -348,6 +389,7 @@ class IssueWorkflow:
         return self.s
 
     @decline.validator
+    @registered_only
     def validate_decline(self, input: Decline) -> None:
         self._require_role(input.actor, Role.department)
         self._require_stage(Stage.department, Stage.arbitration)
@@ -378,6 +420,7 @@ class IssueWorkflow:
         return self.s
 
     @request_extension.validator
+    @registered_only
     def validate_request_extension(self, input: RequestExtension) -> None:
         self._require_role(input.actor, Role.department)
         self._require_stage(Stage.department, Stage.arbitration)
@@ -408,6 +451,7 @@ class IssueWorkflow:
         return self.s
 
     @decide_extension.validator
+    @registered_only
     def validate_decide_extension(self, input: DecideExtension) -> None:
         self._require_role(input.actor, Role.supervisor)
         self._require_stage(Stage.department, Stage.arbitration)
@@ -429,6 +473,7 @@ class IssueWorkflow:
         return self.s
 
     @assign.validator
+    @registered_only
     def validate_assign(self, input: Assign) -> None:
         self._require_role(input.actor, Role.supervisor)
         self._require_stage(Stage.department, Stage.arbitration)
@@ -451,6 +496,7 @@ class IssueWorkflow:
         return self.s
 
     @urge.validator
+    @registered_only
     def validate_urge(self, input: Urge) -> None:
         self._require_role(input.actor, Role.supervisor)
         self._require_stage(*LADDER_STAGES, Stage.department, Stage.arbitration)
@@ -476,6 +522,7 @@ class IssueWorkflow:
         return self.s
 
     @feedback.validator
+    @registered_only
     def validate_feedback(self, input: Feedback) -> None:
         self._require_role(input.actor, Role.resident)
         self._require_stage(Stage.feedback)
@@ -492,6 +539,7 @@ class IssueWorkflow:
         return self.s
 
     @review.validator
+    @registered_only
     def validate_review(self, input: Review) -> None:
         self._require_role(input.actor, Role.supervisor)
         self._require_stage(Stage.review)
@@ -708,10 +756,11 @@ class IssueWorkflow:
             if d.open and predicate(d):
                 d.open = False
 
-    async def _process_due(self) -> None:
-        """Send due reminders and act on missed deadlines, earliest first, until none is due."""
+    async def _process_due(self, until: datetime | None = None) -> None:
+        """Send the reminders and act on the deadlines due by `until` (runs before timer-clock:
+        by the move's clock at each pass), earliest first, until none is due."""
         while self.s.stage != Stage.closed:
-            now = self._now
+            now = until or self._now
             due = sorted(
                 [(d.due_at, 1, d, None) for d in self._open_deadlines() if d.due_at <= now]
                 + [
@@ -726,15 +775,15 @@ class IssueWorkflow:
                 return
             at, _, d, fraction = due[0]
             if fraction is not None:
-                await self._remind(d, fraction)
+                await self._remind(d, fraction, now)
             elif d.kind == "supervise":
                 await self._supervise(d)
             else:
                 await self._missed(d)
 
-    async def _remind(self, d: Deadline, fraction: float) -> None:
+    async def _remind(self, d: Deadline, fraction: float, now: datetime) -> None:
         d.reminders_sent.append(fraction)
-        if d.due_at <= self._now:
+        if d.due_at <= now:
             return  # the deadline itself has passed: the miss says it all
         self.s.reminders.append(Reminder(deadline_key=d.key, unit_id=d.unit_id, fraction=fraction, at=self._now))
         await self._transition("reminder", None, d.unit_id, detail={"deadline": d.key, "fraction": fraction, "due_at": d.due_at.isoformat()})

@@ -31,16 +31,21 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 V5 = "v5"  # patches asked up front; extensions from the deadline's own day; 督办 after a missed resolve
+V6 = "timer-clock"  # what falls due is decided at the fired timer's own due time, never workflow.now()
 
 
 @dataclass(frozen=True)
 class IssuePatches:
     v5: bool
+    timer_clock: bool
 
     @staticmethod
     def ask() -> "IssuePatches":
         """Call in `__init__`, once per run."""
-        return IssuePatches(v5=workflow.patched(V5))
+        v5 = workflow.patched(V5)
+        # A run without v5 predates the rule: it asks no later patch either (its history has
+        # no marker for one, and asking would only answer False).
+        return IssuePatches(v5=v5, timer_clock=v5 and workflow.patched(V6))
 
     # Changes made before the rule: asked lazily by runs that predate it, implied by v5.
     def local_writes(self) -> bool:
