@@ -52,6 +52,15 @@ TEMPLATES: dict[str, Callable[[Notification, dict[str, Any], Any], str]] = {
     "resolved": lambda n, f, z: (
         f"【办结】您反映的问题（{n.issue_id}，{f.get('category', '')}）已办结：{f.get('summary') or ''}。"
         f"请在{_when(f, 'feedback_due', z)}前通过受理时收到的评价链接告诉我们是否满意。"),
+    "evaluation_reminder": lambda n, f, z: (
+        f"【逆向考评】{f.get('quarter', '')}季度考评将于{_when(f, 'closes_at', z)}截止，"
+        f"{unit_name(n.unit_id)}尚未给相关部门和街道评分，请及时评价。"),
+    "briefing": lambda n, f, z: (
+        f"【月度通报】{f.get('month', '')}：受理{f.get('issues', 0)}件，部门超时办结{f.get('late', 0)}件。"
+        f"详见 /briefings/{f.get('month', '')}。"),
+    "league_draft": lambda n, f, z: (
+        f"【红黑榜{'审核提醒' if f.get('again') else '待审核'}】{f.get('period', '')}红黑榜第{f.get('draft', 1)}稿"
+        f"{'仍待' if f.get('again') else '已生成，请'}审核：请于{_when(f, 'decision_due', z)}前批准发布或退回修改。"),
 }
 
 

@@ -27,7 +27,12 @@ FACTS = {
     "reopen": ({"reopens": 1}, ["重办", "第1次"]),
     "review": ({"reopens": 2}, ["复核", "2次"]),
     "resolved": ({"summary": "已修剪", "feedback_due": DUE, "category": "树木修剪"}, ["办结", "已修剪", "评价链接"]),
+    # Not about one issue: a quarter's round, a red/black list draft, a month's briefing.
+    "evaluation_reminder": ({"quarter": "2026Q4", "closes_at": DUE}, ["逆向考评", "2026Q4", "2026-11-26 24:00（北京时间）", "尚未"]),
+    "league_draft": ({"period": "2026Q4", "draft": 2, "decision_due": DUE, "again": False}, ["红黑榜待审核", "第2稿", "2026-11-26 24:00"]),
+    "briefing": ({"month": "2026-10", "issues": 412, "late": 9}, ["月度通报", "412件", "超时办结9件", "/briefings/2026-10"]),
 }
+ABOUT_AN_ISSUE = set(FACTS) - {"evaluation_reminder", "league_draft", "briefing"}
 
 
 def test_every_kind_has_a_template_and_a_test():
@@ -42,10 +47,19 @@ def test_each_kind_reads_in_chinese_with_local_times(kind):
     text = render(n)
     for part in says:
         assert part in text, (kind, text)
-    assert "hotline-A1" in text and "+00:00" not in text and "T16:00" not in text  # no UTC, no ISO
+    assert ("hotline-A1" in text) == (kind in ABOUT_AN_ISSUE)
+    assert "+00:00" not in text and "T16:00" not in text  # no UTC, no ISO
 
 
-def test_a_kind_without_a_template_keeps_its_message():
+def test_a_draft_reminded_says_it_is_still_waiting():
+    n = Notification(kind="league_draft", issue_id="league-2026Q4", unit_id="supervisor", message="(english)",
+                     facts={"period": "2026Q4", "draft": 1, "decision_due": DUE, "again": True},
+                     at=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    assert "审核提醒" in render(n) and "仍待审核" in render(n)
+
+
+def test_a_notice_without_facts_keeps_its_message():
+    """Sent by runs that predate its facts (history keeps their inputs as they were)."""
     n = Notification(kind="league_draft", issue_id="league-2026Q4", unit_id="supervisor", message="红黑榜 draft 1",
                      at=datetime(2026, 11, 24, tzinfo=timezone.utc))
     assert render(n) == "红黑榜 draft 1"

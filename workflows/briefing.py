@@ -30,6 +30,7 @@ class MonthlyBriefingWorkflow:
         await notify(
             "briefing", f"briefing-{month}", "supervisor",
             f"月度通报 {month}: {briefing.issues} issues, {late} resolved late by departments; /briefings/{month}",
+            month=month, issues=briefing.issues, late=late,
         )
         await workflow.execute_activity_method(
             BriefingActivities.mark_briefing_announced, MonthRequest(month=month), **_RECORD

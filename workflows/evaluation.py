@@ -67,7 +67,8 @@ class ReverseEvaluationWorkflow:
         self.s.reminders_sent.append(fraction)
         for community in self.s.pending():
             await notify("evaluation_reminder", f"evaluation-{self.s.quarter}", community,
-                         f"逆向考评 {self.s.quarter}: please rate by {self.s.closes_at.isoformat()}")
+                         f"逆向考评 {self.s.quarter}: please rate by {self.s.closes_at.isoformat()}",
+                         quarter=self.s.quarter, closes_at=self.s.closes_at, community=community)
 
     async def _tell_league(self, workflow_id: str) -> None:
         """Wake the league table if it is already waiting; if it is not running yet, it finds the

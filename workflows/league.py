@@ -99,11 +99,14 @@ class LeagueTableWorkflow:
     async def _await_decision(self) -> ReviewDraft | None:
         """The supervisor's decision, or None when the policy publishes on no answer."""
         policy = self.s.policy
+        asked = False  # the first notice of this draft, then reminders
         while True:
             self._decision = None
             now = workflow.now()
             self.s.decision_due = await deadline_at(now, policy.approval_deadline)
-            await self._notify(f"红黑榜 {self.s.period} draft {self.s.drafts}: approve or send back by {self.s.decision_due.isoformat()}")
+            await self._notify(f"红黑榜 {self.s.period} draft {self.s.drafts}: approve or send back by {self.s.decision_due.isoformat()}",
+                               period=self.s.period, draft=self.s.drafts, decision_due=self.s.decision_due, again=asked)
+            asked = True
             try:
                 await workflow.wait_condition(lambda: self._decision is not None, timeout=self.s.decision_due - now)
                 return self._decision
@@ -115,8 +118,8 @@ class LeagueTableWorkflow:
                     return None
                 self._log("no answer by the deadline: held, supervisor reminded")
 
-    async def _notify(self, message: str) -> None:
-        await notify("league_draft", f"league-{self.s.period}", "supervisor", message)
+    async def _notify(self, message: str, **facts) -> None:
+        await notify("league_draft", f"league-{self.s.period}", "supervisor", message, **facts)
 
     def _log(self, line: str) -> None:
         self.s.history.append(f"{workflow.now().isoformat()} {line}")
