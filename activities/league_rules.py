@@ -105,7 +105,8 @@ def rank(rows: list[LeagueRow], request: ComputeRequest) -> list[LeagueRow]:
 
     1. Ranked: units with at least `min_volume` issues, by score (ties by id). The others are
        样本不足: rank 0, not listed by score.
-    2. Hard rules list a unit black whatever its volume, each named in its reasons.
+    2. Hard rules list a unit black whatever its volume, each named in its reasons: penalties
+       by count and by share per issue of its volume (both), pushing tasks down by count.
     3. By score, with m = the median score of the *other* ranked units: red when the unit's score
        interval lies wholly above m, black when wholly below; at most red_size / black_size, and
        each list at most (n − 1) // 2 of the n ranked units, so a middle band always remains.
@@ -121,9 +122,11 @@ def rank(rows: list[LeagueRow], request: ComputeRequest) -> list[LeagueRow]:
     for r in rows:
         if not r.ranked:
             r.reasons.append(f"{INSUFFICIENT}（办件量 {r.volume} < {minimum}），不排名")
-        if request.black_if_penalties_at_least and r.penalties >= request.black_if_penalties_at_least:
+        at_least, per_issue = request.black_if_penalties_at_least, request.black_if_penalties_per_issue_at_least
+        if at_least and r.penalties >= at_least and r.penalties >= per_issue * r.volume:
             r.listed = "black"
-            r.reasons.append(f"硬性规则：罚单 {r.penalties} 张 (≥ {request.black_if_penalties_at_least})")
+            share = f"，每件 {r.penalties / r.volume:.2f} 张 (≥ {per_issue:.2f})" if per_issue and r.volume else ""
+            r.reasons.append(f"硬性规则：罚单 {r.penalties} 张 (≥ {at_least}){share}")
         if request.black_if_pushed_down_at_least and r.pushed_down >= request.black_if_pushed_down_at_least:
             r.listed = "black"
             r.reasons.append(f"硬性规则：随意下放任务 {r.pushed_down} 次 (≥ {request.black_if_pushed_down_at_least})")

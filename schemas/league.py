@@ -41,8 +41,11 @@ class LeaguePolicy(_Model):
     weights: dict[str, float] | None = None  # overrides the preset
     red_size: int = Field(default=3, ge=0)
     black_size: int = Field(default=3, ge=0)
-    # Hard rules: at least this many penalties in the period puts a unit on the black list.
+    # Hard rules: at least this many penalties in the period, and at least this many per issue
+    # of the unit's volume, put a unit on the black list. The share keeps a large unit's few
+    # misses from listing it: 5 penalties on 300 issues is not 5 on 6.
     black_if_penalties_at_least: int | None = Field(default=5, ge=1)
+    black_if_penalties_per_issue_at_least: float = Field(default=0.2, ge=0)
     black_if_pushed_down_at_least: int | None = Field(default=2, ge=1)
     # Below this many issues in the period a unit is shown as 样本不足: not ranked, not listed by
     # score (the hard rules above still list it).
@@ -231,6 +234,7 @@ class ComputeRequest(_Model):
     black_size: int
     black_if_penalties_at_least: int | None
     black_if_pushed_down_at_least: int | None
+    black_if_penalties_per_issue_at_least: float = 0.0  # 0: the count alone (runs begun before the share)
     comments: list[str] = []
     min_volume: int | None = None  # None: every unit is ranked
     adjustments: list[AppliedAdjustment] = []

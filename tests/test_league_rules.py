@@ -202,6 +202,18 @@ def test_hard_rules_list_whatever_the_volume_and_are_named():
     assert by["pusher"].listed == "black" and any("随意下放任务 2 次" in x for x in by["pusher"].reasons)
 
 
+def test_the_penalty_rule_weighs_penalties_against_the_units_volume():
+    """5 penalties on 300 issues is not 5 on 6: the count and the share per issue must both be met."""
+    big, small = _row("big", 50, volume=300, penalties=12), _row("small", 50, volume=20, penalties=5)
+    rows = {r.unit_id: r for r in rank([big, small, _row("c", 50)], _request(black_if_penalties_per_issue_at_least=0.2))}
+    assert rows["big"].listed is None and not any("罚单" in x for x in rows["big"].reasons)  # 0.04 per issue
+    assert rows["small"].listed == "black"
+    assert any(x == "硬性规则：罚单 5 张 (≥ 5)，每件 0.25 张 (≥ 0.20)" for x in rows["small"].reasons)
+    # Without a share (runs begun before it), the count alone lists.
+    rows = {r.unit_id: r for r in rank([_row("big", 50, volume=300, penalties=12), _row("c", 50)], _request())}
+    assert rows["big"].listed == "black"
+
+
 def test_changes_against_the_previous_draft():
     old = rank([_row("a", 90), _row("b", 50), _row("c", 10)], _request())
     new = rank([_row("a", 90), _row("b", 50), _row("c", 40, spread=60)], _request())

@@ -47,6 +47,7 @@ class LeagueTableWorkflow:
                 period=input.period, weights=policy.resolved_weights(), red_size=policy.red_size,
                 black_size=policy.black_size, black_if_penalties_at_least=policy.black_if_penalties_at_least,
                 black_if_pushed_down_at_least=policy.black_if_pushed_down_at_least, comments=comments,
+                black_if_penalties_per_issue_at_least=policy.black_if_penalties_per_issue_at_least,
                 # Every run gets the minimum volume: it changes the activity's input, not the
                 # commands, so runs begun before it replay the same.
                 min_volume=policy.min_volume,

@@ -130,11 +130,11 @@ async def simulate(
                     # What QuarterlyWorkflow starts as abandoned children; started here because
                     # the time-skipping server stops its clock when a child outlives its parent.
                     await clock.at(opens)
-                    for workflow_id, run_, arg in (
-                        (f"evaluation-{quarter}", ReverseEvaluationWorkflow.run, EvaluationInput(quarter=quarter)),
-                        (f"league-{quarter}", LeagueTableWorkflow.run, LeagueInput(period=quarter)),
+                    for workflow_id, run_, arg, summary in (
+                        (f"evaluation-{quarter}", ReverseEvaluationWorkflow.run, EvaluationInput(quarter=quarter), f"逆向考评 {quarter}"),
+                        (f"league-{quarter}", LeagueTableWorkflow.run, LeagueInput(period=quarter), f"红黑榜 {quarter}"),
                     ):
-                        await env.client.start_workflow(run_, arg, id=workflow_id, task_queue=task_queue)
+                        await env.client.start_workflow(run_, arg, id=workflow_id, task_queue=task_queue, static_summary=summary)
 
                 def step(at: datetime) -> None:
                     if on_progress is not None:
