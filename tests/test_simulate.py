@@ -65,10 +65,31 @@ def test_office_hours_skip_nights_weekends_and_holidays(calendar):
 
 async def test_a_quarter_runs_and_the_same_seed_gives_the_same_list(tmp_path):
     quarter = next_quarter(quarter_of(datetime.now(SHANGHAI), "Asia/Shanghai"))
-    first = await simulate(DEMO_JURISDICTION, 40, quarter, 11, tmp_path / "a")
+    summaries: dict[str, str | None] = {}
+
+    async def look(client, scenario) -> None:  # what the Web UI lists: each workflow's summary
+        from temporalio.api.common.v1 import WorkflowExecution
+        from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+        from temporalio.converter import PayloadConverter
+
+        plan = scenario.issues[0]
+        for wid in (f"issue-{plan.channel.value}-{plan.reference}", f"evaluation-{quarter}", f"league-{quarter}"):
+            # The raw call: the time-skipping server's search attributes trip describe()'s decoding.
+            raw = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=wid)))
+            payload = raw.execution_config.user_metadata.summary
+            if payload.metadata.get("encoding") == b"json/plain":  # the issue's: in clear (no personal data)
+                summaries[wid.split("-")[0]] = PayloadConverter.default.from_payloads([payload], [str])[0]
+            else:
+                summaries[wid.split("-")[0]] = (await client.data_converter.decode([payload], [str]))[0]
+
+    first = await simulate(DEMO_JURISDICTION, 40, quarter, 11, tmp_path / "a", before_shutdown=look)
     second = await simulate(DEMO_JURISDICTION, 40, quarter, 11, tmp_path / "b")
 
     assert first.summary() == second.summary()
+    assert summaries["evaluation"] == f"逆向考评 {quarter}" and summaries["league"] == f"红黑榜 {quarter}"
+    plan = first.scenario.issues[0]
+    assert summaries["issue"].endswith(f" · {plan.channel.value}-{plan.reference}") and " → " in summaries["issue"]
     assert sum(first.outcomes.values()) == 40  # every issue closed
     assert first.league.stage == "published" and first.actions["review_draft"] == 1
     assert first.actions["rate"] > 0 and first.notifications > 0

@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 from schemas.evaluation import EvaluationState
 from schemas.intake import Channel, IssueIntake, Reporter
 from schemas.issue import Assignment, AssignmentStatus, IssueState, Stage
+from schemas.jurisdiction import Jurisdiction
 from schemas.league import LeagueState
 from whistle.intake import submit_issue
 from whistle.simulation.clock import Clock
@@ -64,8 +65,10 @@ def actor(role: str, unit: str) -> dict[str, Any]:
 
 
 class People:
-    def __init__(self, client: Client, task_queue: str, clock: Clock, office: OfficeHours, scenario: Scenario):
+    def __init__(self, client: Client, task_queue: str, clock: Clock, office: OfficeHours, scenario: Scenario,
+                 jurisdiction: Jurisdiction | None = None):
         self.client = client
+        self.jurisdiction = jurisdiction  # for each issue's summary in the Web UI, as the API gives it
         self.task_queue = task_queue
         self.clock = clock
         self.office = office
@@ -82,7 +85,7 @@ class People:
             channel=plan.channel, reference=plan.reference, category=plan.category, grid_id=plan.grid_id,
             description=f"模拟诉求 {plan.reference}", reporter=reporter, reported_at=plan.reported_at,
         )
-        handle, _ = await submit_issue(self.client, intake, self.task_queue)
+        handle, _ = await submit_issue(self.client, intake, self.task_queue, self.jurisdiction)
         self.actions["intake"] += 1
         decided: dict[tuple, Move] = {}
         s: IssueState | None = await _query(handle, IssueWorkflow.state, IssueState)

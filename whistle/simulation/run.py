@@ -123,7 +123,7 @@ async def simulate(
                 await env.sleep(start - now)
                 clock = Clock(env, start, STEP)
                 office = OfficeHours(calendar, j.timezone)
-                people = People(env.client, task_queue, clock, office, scenario)
+                people = People(env.client, task_queue, clock, office, scenario, j)
                 opens = end + STEP  # the quarterly schedule fires as the next quarter begins
 
                 async def schedule() -> None:
