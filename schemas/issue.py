@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
-from schemas.jurisdiction import Level, Policies
+from schemas.jurisdiction import LADDER, Level, Policies
 from schemas.principal import Actor
 
 
@@ -26,7 +26,7 @@ class Stage(StrEnum):
     closed = "closed"
 
 
-LADDER_STAGES = (Stage.grid, Stage.community, Stage.area, Stage.street)
+LADDER_STAGES = tuple(Stage(level.value) for level in LADDER)  # the stages named after the ladder's levels
 
 
 class Outcome(StrEnum):

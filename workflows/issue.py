@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TransitionRecord,
     )
+    from domain.ladder import next_level
     from schemas.jurisdiction import Level
     from schemas.principal import Actor, Role
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
@@ -64,7 +65,6 @@ with workflow.unsafe.imports_passed_through():
 
 SUPERVISOR = "supervisor"
 RESIDENT = "resident"
-_NEXT = {Stage.grid: Stage.community, Stage.community: Stage.area, Stage.area: Stage.street}
 _TICK = timedelta(milliseconds=1)
 
 
@@ -581,7 +581,7 @@ class IssueWorkflow:
 
     async def _route_up(self, kind: str, actor: Actor | None, reason: str) -> None:
         s = self.s
-        nxt = _NEXT[s.stage]
+        nxt = Stage(next_level(s.stage).value)
         await self._enter_ladder(nxt, kind, actor, {"reason": reason, "from": self._ladder_unit(s.stage)})
 
     async def _dispatch(
