@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.base import Model as _Model
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 REPEAT_WINDOW_DAYS = 30  # the same category at the same grid again within this many days
 TOP = 5  # categories and hot spots shown
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def month_bounds(month: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:

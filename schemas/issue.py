@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
 from schemas.jurisdiction import LADDER, Level, Policies
@@ -42,10 +43,6 @@ class AssignmentStatus(StrEnum):
     declined = "declined"  # awaiting arbitration
     escalated = "escalated"  # missed report-in, awaiting the supervisor
     withdrawn = "withdrawn"  # replaced after arbitration
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class IssueContext(_Model):

@@ -10,17 +10,14 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from domain.ladder import LADDER, PARENT, Level  # the ladder's home; its names stay importable from here
+from schemas.base import FrozenModel as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.league import LeaguePolicy
 
 Id = str
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Unit(_Model):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.period import PERIOD_PATTERN
 from schemas.principal import Actor
@@ -27,9 +28,6 @@ PRESETS: dict[str, dict[str, float]] = {
               "low_reopen": 0.05, "low_penalty": 0.05},
 }
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 class NoAnswer(StrEnum):
     publish = "publish"  # the draft is published as it stands

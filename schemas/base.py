@@ -1,0 +1,16 @@
+"""The one base of whistle's models: unknown fields are refused at every edge (an input with a
+misspelt field is an error, not a silently ignored value)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FrozenModel(Model):
+    """Configuration read once and shared (the jurisdiction): never changed in place."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
