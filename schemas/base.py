@@ -1,9 +1,12 @@
-"""The one base of whistle's models: unknown fields are refused at every edge (an input with a
+"""The one base of whistle's models, and the default time zone: unknown fields are refused at every edge (an input with a
 misspelt field is an error, not a silently ignored value)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+
+# A jurisdiction's time zone when its file names none; everything else takes the jurisdiction's.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class Model(BaseModel):

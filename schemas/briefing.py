@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.base import Model as _Model
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -15,7 +16,7 @@ REPEAT_WINDOW_DAYS = 30  # the same category at the same grid again within this 
 TOP = 5  # categories and hot spots shown
 
 
-def month_bounds(month: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def month_bounds(month: str, tz: str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
     """[start, end) of a month `YYYY-MM` in the jurisdiction's time zone."""
     year, m = int(month[:4]), int(month[5:7])
     zone = ZoneInfo(tz)
@@ -24,7 +25,7 @@ def month_bounds(month: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datet
     return start, end
 
 
-def month_of(at: datetime, tz: str = "Asia/Shanghai") -> str:
+def month_of(at: datetime, tz: str = DEFAULT_TIMEZONE) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
 
 

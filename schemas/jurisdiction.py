@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from domain.ladder import LADDER, PARENT, Level  # the ladder's home; its names stay importable from here
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.base import FrozenModel as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.league import LeaguePolicy
@@ -141,7 +142,7 @@ class Jurisdiction(_Model):
     id: Id
     name: str
     name_en: str
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     @field_validator("timezone")
     @classmethod
