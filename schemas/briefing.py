@@ -4,6 +4,7 @@ how the month's dispatched issues went; the month's top categories and hot spots
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -46,7 +47,7 @@ class UnitFigures(_Model):
     """One department's or street's month. Rates are numerator ÷ denominator (None when 0)."""
 
     unit_id: str
-    unit_kind: str  # department | street
+    unit_kind: Literal["department", "street"]
     name: str
     dispatched: int
     resolved_on_time: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -13,6 +13,17 @@ from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
 from schemas.jurisdiction import LADDER, Level, Policies
 from schemas.principal import Actor
+
+
+AssignmentRole = Literal["lead", "cooperating"]
+# handle: a ladder level's; accept / resolve: a department's report-in and resolution; feedback:
+# the resident's window; supervise: 督办 after a missed resolve.
+DeadlineKind = Literal["handle", "accept", "resolve", "feedback", "supervise"]
+NotificationKind = Literal[
+    "dispatch", "reminder", "overdue", "supervision", "urge", "arbitration", "extension", "extension_decided",
+    "reopen", "review", "resolved",  # about an issue
+    "evaluation_reminder", "league_draft", "briefing",  # about a round, a table, a month
+]
 
 
 class Stage(StrEnum):
@@ -73,7 +84,7 @@ class Extension(_Model):
 
 class Assignment(_Model):
     department_id: str
-    role: str  # lead | cooperating
+    role: AssignmentRole
     round: int
     status: AssignmentStatus
     cycle: int = 1  # the dispatch it belongs to (see IssueState.cycle)
@@ -99,7 +110,7 @@ class Deadline(_Model):
     """A running clock against a unit. `key` is unique within the issue."""
 
     key: str
-    kind: str  # handle | accept | resolve | feedback | supervise (督办 after a missed resolve)
+    kind: DeadlineKind
     unit_id: str
     started_at: datetime
     due_at: datetime
@@ -212,7 +223,7 @@ class Notification(_Model):
     gives the kind and its facts; the notify activity renders `text` from them."""
 
     version: int = 2  # of the body: 2 added facts and text
-    kind: str  # dispatch | reminder | overdue | supervision | urge | arbitration | extension | extension_decided | reopen | review | resolved | …
+    kind: NotificationKind
     issue_id: str
     unit_id: str
     message: str

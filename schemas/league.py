@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -90,7 +91,7 @@ class Rate(_Model):
 
 class LeagueRow(_Model):
     unit_id: str
-    unit_kind: str  # department | street
+    unit_kind: Literal["department", "street"]
     name: str = ""
     volume: int
     on_time_accept: float | None
@@ -158,7 +159,7 @@ class Change(_Model):
     """What differs between a draft and the one before it, for one unit."""
 
     unit_id: str
-    unit_kind: str
+    unit_kind: Literal["department", "street"]
     field: str
     before: float | int | str | None
     after: float | int | str | None
@@ -217,7 +218,7 @@ class ReviewDraft(_Model, RefusesNul):
 
 class LeagueState(_Model):
     period: str
-    stage: str  # waiting | draft | published
+    stage: Literal["waiting", "draft", "published"]
     policy: LeaguePolicy
     table: LeagueTable | None = None
     drafts: int = 0
