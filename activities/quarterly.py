@@ -10,7 +10,7 @@ import httpx
 from temporalio import activity
 
 from schemas.evaluation import CommunityTargets, RatingRecord, RoundRequest
-from activities.league_rules import changes, rank, rates_of
+from domain.league import changes, rank, rates_of
 from schemas.league import Announcement, ComputeRequest, LeaguePolicy, LeagueRow, LeagueTable, PeriodRequest
 from schemas.deadline import DeadlineSpec
 from schemas.jurisdiction import Jurisdiction

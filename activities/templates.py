@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.issue import Notification
 from schemas.labels import DEADLINE, local_time, unit_name
 
@@ -69,5 +70,5 @@ def render(n: Notification, zone: ZoneInfo | None = None) -> str:
     template = TEMPLATES.get(n.kind)
     if template is None or not n.facts:
         return n.message
-    return template(n, n.facts, zone or ZoneInfo("Asia/Shanghai"))
+    return template(n, n.facts, zone or ZoneInfo(DEFAULT_TIMEZONE))
 

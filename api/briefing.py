@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from api.errors import ApiError
 from api.guard import limited
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.briefing import MONTH_PATTERN, Briefing, UnitFigures
 from whistle.db import queries
 
@@ -105,7 +106,7 @@ def _table(rows: list[UnitFigures]) -> str:
     return f'<table class="briefing"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def render_briefing(b: Briefing) -> str:
+def render_briefing(b: Briefing, tz: str = DEFAULT_TIMEZONE) -> str:
     sections = []
     for rows, title in ((b.departments, "区级职能部门"), (b.streets, "街道")):
         if rows:
@@ -127,7 +128,7 @@ table.briefing td:first-child {{ text-align: left; }}
 .bar-label, .bar-value {{ font-size: 12px; }}
 </style></head>
 <body><h1>{b.month} 月度通报</h1>
-<p class="meta">本月受理 {b.issues} 件 · 计算于 {b.computed_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")} ·
+<p class="meta">本月受理 {b.issues} 件 · 计算于 {b.computed_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")} ·
 按时办结率 = 按时办结 ÷ 已办结；不满意率 = 不满意 ÷ 有群众评价的工单（巡查自查、无反映人的工单不计）；
 重复投诉 = 同一网格 30 天内再次反映的同类问题</p>
 {"".join(sections) or "<p>本月没有派单。</p>"}
@@ -138,4 +139,4 @@ table.briefing td:first-child {{ text-align: left; }}
 @router.get("/briefings/{month}", response_class=HTMLResponse, dependencies=[Depends(limited)])
 async def briefing_page(request: Request, month: Month) -> HTMLResponse:
     """The month's briefing as a page: tables and charts."""
-    return HTMLResponse(render_briefing(await load_briefing(request, month)))
+    return HTMLResponse(render_briefing(await load_briefing(request, month), request.app.state.deps.jurisdiction.timezone))

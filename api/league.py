@@ -16,6 +16,7 @@ from api.errors import ApiError, validation_detail
 from api.guard import limited, principal, require_role
 from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.league import INSUFFICIENT, LeagueState, PublishedLeague, ReviewDraft
 from schemas.period import PERIOD_PATTERN
 from schemas.principal import Principal, Role
@@ -115,8 +116,8 @@ WEIGHT_LABELS = {
 }
 
 
-def _local(iso: str) -> str:
-    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+def _local(iso: str, tz: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def _pct(v: float | None) -> str:
@@ -229,7 +230,7 @@ def _review(t: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def render_page(t: dict[str, Any]) -> str:
+def render_page(t: dict[str, Any], tz: str = DEFAULT_TIMEZONE) -> str:
     sections = []
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
         rows = t[kind]
@@ -260,7 +261,7 @@ tr.red {{ background: #fff5f5; }} tr.black {{ background: #f0f0f0; }}
 .bar-label, .bar-value {{ font-size: 12px; }} .frac, .ci {{ color: #777; font-size: 12px; }}
 </style></head>
 <body><h1>{t["period"]} 红黑榜</h1>
-<p class="meta">{status} · 计算于 {_local(t["computed_at"])} · 权重 {html.escape(weights)}</p>
+<p class="meta">{status} · 计算于 {_local(t["computed_at"], tz)} · 权重 {html.escape(weights)}</p>
 <p class="rule">{html.escape(rule)} 图中橙色线为 95% 区间。</p>
 {"".join(sections) or "<p>本期没有可排名的单位。</p>"}
 {_review(t)}
@@ -270,4 +271,4 @@ tr.red {{ background: #fff5f5; }} tr.black {{ background: #f0f0f0; }}
 @router.get("/league/{period}", response_class=HTMLResponse, dependencies=[Depends(limited)])
 async def league_page(request: Request, period: Period) -> HTMLResponse:
     """The published red/black list as a page: ranking tables and bar charts of the metrics."""
-    return HTMLResponse(render_page(await load_table(request, period)))
+    return HTMLResponse(render_page(await load_table(request, period), request.app.state.deps.jurisdiction.timezone))

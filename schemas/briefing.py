@@ -4,20 +4,20 @@ how the month's dispatched issues went; the month's top categories and hot spots
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.base import DEFAULT_TIMEZONE
+from schemas.base import Model as _Model
 
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 REPEAT_WINDOW_DAYS = 30  # the same category at the same grid again within this many days
 TOP = 5  # categories and hot spots shown
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def month_bounds(month: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def month_bounds(month: str, tz: str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
     """[start, end) of a month `YYYY-MM` in the jurisdiction's time zone."""
     year, m = int(month[:4]), int(month[5:7])
     zone = ZoneInfo(tz)
@@ -26,7 +26,7 @@ def month_bounds(month: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datet
     return start, end
 
 
-def month_of(at: datetime, tz: str = "Asia/Shanghai") -> str:
+def month_of(at: datetime, tz: str = DEFAULT_TIMEZONE) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
 
 
@@ -47,7 +47,7 @@ class UnitFigures(_Model):
     """One department's or street's month. Rates are numerator ÷ denominator (None when 0)."""
 
     unit_id: str
-    unit_kind: str  # department | street
+    unit_kind: Literal["department", "street"]
     name: str
     dispatched: int
     resolved_on_time: int

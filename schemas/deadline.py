@@ -18,7 +18,7 @@ MAX_DURATION = timedelta(days=366)
 
 
 class DeadlineSpec(BaseModel):
-    """Either `working_days` (end of the N-th working day after the start, Asia/Shanghai)
+    """Either `working_days` (end of the N-th working day after the start, in the jurisdiction's time zone)
     or an exact `duration` (ISO-8601, e.g. PT30M). In YAML/JSON a plain string works too:
     "3WD" or "PT30M"."""
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.principal import Actor
 from schemas.text import RefusesNul
 
 QUARTER = Field(pattern=r"^\d{4}Q[1-4]$")
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 class EvaluationInput(_Model):
     quarter: str = QUARTER

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
-from schemas.jurisdiction import Level, Policies
+from schemas.jurisdiction import LADDER, Level, Policies
 from schemas.principal import Actor
+
+
+AssignmentRole = Literal["lead", "cooperating"]
+# handle: a ladder level's; accept / resolve: a department's report-in and resolution; feedback:
+# the resident's window; supervise: 督办 after a missed resolve.
+DeadlineKind = Literal["handle", "accept", "resolve", "feedback", "supervise"]
+NotificationKind = Literal[
+    "dispatch", "reminder", "overdue", "supervision", "urge", "arbitration", "extension", "extension_decided",
+    "reopen", "review", "resolved",  # about an issue
+    "evaluation_reminder", "league_draft", "briefing",  # about a round, a table, a month
+]
 
 
 class Stage(StrEnum):
@@ -26,7 +38,7 @@ class Stage(StrEnum):
     closed = "closed"
 
 
-LADDER_STAGES = (Stage.grid, Stage.community, Stage.area, Stage.street)
+LADDER_STAGES = tuple(Stage(level.value) for level in LADDER)  # the stages named after the ladder's levels
 
 
 class Outcome(StrEnum):
@@ -42,10 +54,6 @@ class AssignmentStatus(StrEnum):
     declined = "declined"  # awaiting arbitration
     escalated = "escalated"  # missed report-in, awaiting the supervisor
     withdrawn = "withdrawn"  # replaced after arbitration
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class IssueContext(_Model):
@@ -76,7 +84,7 @@ class Extension(_Model):
 
 class Assignment(_Model):
     department_id: str
-    role: str  # lead | cooperating
+    role: AssignmentRole
     round: int
     status: AssignmentStatus
     cycle: int = 1  # the dispatch it belongs to (see IssueState.cycle)
@@ -102,7 +110,7 @@ class Deadline(_Model):
     """A running clock against a unit. `key` is unique within the issue."""
 
     key: str
-    kind: str  # handle | accept | resolve | feedback | supervise (督办 after a missed resolve)
+    kind: DeadlineKind
     unit_id: str
     started_at: datetime
     due_at: datetime
@@ -215,7 +223,7 @@ class Notification(_Model):
     gives the kind and its facts; the notify activity renders `text` from them."""
 
     version: int = 2  # of the body: 2 added facts and text
-    kind: str  # dispatch | reminder | overdue | supervision | urge | arbitration | extension | extension_decided | reopen | review | resolved | …
+    kind: NotificationKind
     issue_id: str
     unit_id: str
     message: str

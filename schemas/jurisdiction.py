@@ -8,40 +8,17 @@ bad entry.
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from domain.ladder import LADDER, PARENT, Level  # the ladder's home; its names stay importable from here
+from schemas.base import DEFAULT_TIMEZONE
+from schemas.base import FrozenModel as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.league import LeaguePolicy
 
 Id = str
-
-
-class Level(StrEnum):
-    """Levels of the ladder, bottom up. `department` sits beside the tree, under the district."""
-
-    grid = "grid"
-    community = "community"
-    area = "area"
-    street = "street"
-    department = "department"
-    district = "district"
-
-
-# The escalation ladder of the unit tree, bottom up.
-LADDER: tuple[Level, ...] = (Level.grid, Level.community, Level.area, Level.street)
-_PARENT_LEVEL = {
-    Level.grid: Level.community,
-    Level.community: Level.area,
-    Level.area: Level.street,
-    Level.street: Level.district,
-}
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Unit(_Model):
@@ -165,7 +142,7 @@ class Jurisdiction(_Model):
     id: Id
     name: str
     name_en: str
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     @field_validator("timezone")
     @classmethod
@@ -212,10 +189,10 @@ class Jurisdiction(_Model):
                 errors.append(f"{where}: a {unit.level} needs a parent")
             elif unit.parent not in units:
                 errors.append(f"{where}: unknown parent unit {unit.parent!r}")
-            elif units[unit.parent].level != _PARENT_LEVEL[unit.level]:
+            elif units[unit.parent].level != PARENT[unit.level]:
                 errors.append(
                     f"{where}: parent {unit.parent!r} is a {units[unit.parent].level}, "
-                    f"a {unit.level} belongs to a {_PARENT_LEVEL[unit.level]}"
+                    f"a {unit.level} belongs to a {PARENT[unit.level]}"
                 )
         # Cycles (possible only when levels are wrong too, but say it plainly).
         for unit in self.units:

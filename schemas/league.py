@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.period import PERIOD_PATTERN
 from schemas.principal import Actor
@@ -27,9 +29,6 @@ PRESETS: dict[str, dict[str, float]] = {
               "low_reopen": 0.05, "low_penalty": 0.05},
 }
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 class NoAnswer(StrEnum):
     publish = "publish"  # the draft is published as it stands
@@ -92,7 +91,7 @@ class Rate(_Model):
 
 class LeagueRow(_Model):
     unit_id: str
-    unit_kind: str  # department | street
+    unit_kind: Literal["department", "street"]
     name: str = ""
     volume: int
     on_time_accept: float | None
@@ -160,7 +159,7 @@ class Change(_Model):
     """What differs between a draft and the one before it, for one unit."""
 
     unit_id: str
-    unit_kind: str
+    unit_kind: Literal["department", "street"]
     field: str
     before: float | int | str | None
     after: float | int | str | None
@@ -219,7 +218,7 @@ class ReviewDraft(_Model, RefusesNul):
 
 class LeagueState(_Model):
     period: str
-    stage: str  # waiting | draft | published
+    stage: Literal["waiting", "draft", "published"]
     policy: LeaguePolicy
     table: LeagueTable | None = None
     drafts: int = 0

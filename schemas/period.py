@@ -6,6 +6,8 @@ import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from schemas.base import DEFAULT_TIMEZONE
+
 _QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 _YEAR = re.compile(r"^(\d{4})$")
 PERIOD_PATTERN = r"^\d{4}(Q[1-4])?$"
@@ -19,7 +21,7 @@ def parse_period(period: str) -> tuple[int, int | None]:
     raise ValueError(f"period {period!r} is neither YYYYQn nor YYYY")
 
 
-def period_bounds(period: str, tz: str = "Asia/Shanghai") -> tuple[datetime, datetime]:
+def period_bounds(period: str, tz: str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
     """[start, end) of the quarter or year, as aware datetimes."""
     year, quarter = parse_period(period)
     zone = ZoneInfo(tz)
@@ -31,7 +33,7 @@ def period_bounds(period: str, tz: str = "Asia/Shanghai") -> tuple[datetime, dat
     return datetime.combine(start, time(0), zone), datetime.combine(end, time(0), zone)
 
 
-def quarter_of(moment: datetime, tz: str = "Asia/Shanghai") -> str:
+def quarter_of(moment: datetime, tz: str = DEFAULT_TIMEZONE) -> str:
     local = moment.astimezone(ZoneInfo(tz))
     return f"{local.year}Q{(local.month - 1) // 3 + 1}"
 

@@ -195,6 +195,12 @@ async def test_schedule_apply_is_idempotent_and_fires_each_quarter(dev_env):
     assert quarter_range("2026Q3", "2027Q1") == ["2026Q3", "2026Q4", "2027Q1"]
     with pytest.raises(ValueError):
         quarter_range("2026Q3", "2026Q1")
+    # Another jurisdiction's time zone: 09:00 there, and a changed definition.
+    assert await apply_schedules(client, "whistle-test-schedules", "Asia/Urumqi") == "updated"
+    spec = (await client.get_schedule_handle(SCHEDULE_ID).describe()).schedule.spec
+    assert spec.time_zone_name == "Asia/Urumqi"
+    assert fire_time("2026Q3", "Asia/Urumqi") == datetime(2026, 10, 1, 9, 0, tzinfo=ZoneInfo("Asia/Urumqi"))
+    assert await apply_schedules(client, "whistle-test-schedules") == "updated"  # back, for the tests after
 
 
 async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):

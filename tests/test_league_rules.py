@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from activities.league_rules import changes, composite, mean_interval, rank, rates_of, score_interval, wilson
+from domain.league import changes, composite, mean_interval, rank, rates_of, score_interval, wilson
 from activities.quarterly import row_of
 from schemas.league import PRESETS, ComputeRequest, LeagueRow, Rate
 from tests.league_rows import Quarter, league

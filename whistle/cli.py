@@ -119,12 +119,14 @@ def _with_client(settings, fn, keyring: bool = True):
 def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Create the quarterly Schedule, or update it to this version's definition (idempotent:
     "unchanged" when it already is)."""
+    from whistle.jurisdiction import load_jurisdiction
     from whistle.schedules import SCHEDULE_ID, apply_schedules
 
     settings = client_settings(config, data_dir)
-    done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue))
-    typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 Asia/Shanghai on 1 January, April, July, October)")
-    typer.echo("schedule whistle-monthly-briefing: applied (08:00 Asia/Shanghai on the 1st of each month)")
+    tz = load_jurisdiction(settings.jurisdiction_file).timezone
+    done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue, tz))
+    typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 {tz} on 1 January, April, July, October)")
+    typer.echo(f"schedule whistle-monthly-briefing: applied (08:00 {tz} on the 1st of each month)")
 
 
 @schedules_app.command("backfill")
@@ -171,7 +173,7 @@ def league_show(
 
     if is_quarter(period):
         why = (f"it is computed after the quarter's reverse-evaluation round closes, which the quarterly schedule starts "
-               f"when the next quarter begins (09:00 Asia/Shanghai on its first day); for a quarter that has ended, run "
+               f"when the next quarter begins (09:00 on its first day, the jurisdiction's time); for a quarter that has ended, run "
                f"`whistle schedules backfill --from {period} --to {period}`")
     else:
         why = (f"the year-end list is computed with the fourth quarter's, when {period}Q4's evaluation round closes; "

@@ -126,7 +126,7 @@ class DevStack:
             await stack.enter_async_context(self._api(client, pool, jurisdiction, keyring))
             from whistle.schedules import apply_schedules
 
-            await apply_schedules(client, s.task_queue)
+            await apply_schedules(client, s.task_queue, jurisdiction.timezone)
             self.client, self.pool, self.jurisdiction = client, pool, jurisdiction
             write_stack_file(data_dir, DevStackFile(
                 temporal_address=self.temporal_address, temporal_namespace=s.temporal_namespace, task_queue=s.task_queue,

@@ -8,7 +8,8 @@ import asyncpg
 import yaml
 from pydantic import ValidationError
 
-from schemas.jurisdiction import Jurisdiction, Level
+from domain.ladder import TREE_ORDER
+from schemas.jurisdiction import Jurisdiction
 from whistle.db import queries
 
 
@@ -50,8 +51,7 @@ def load_jurisdiction(path: Path) -> Jurisdiction:
 
 async def publish_jurisdiction(pool: asyncpg.Pool, j: Jurisdiction) -> None:
     """Write units, departments and categories to the read model (idempotent upserts)."""
-    order = {Level.district: 0, Level.street: 1, Level.area: 2, Level.community: 3, Level.grid: 4}
-    units = sorted(j.units, key=lambda u: order[u.level])
+    units = sorted(j.units, key=lambda u: TREE_ORDER.index(u.level))  # parents first
     rows = [(u.id, u.name, u.name_en, u.level.value, u.parent, u.households, u.lat, u.long) for u in units]
     rows += [(d.id, d.name, d.name_en, "department", None, None, None, None) for d in j.departments]
     async with pool.acquire() as conn, conn.transaction():

@@ -20,14 +20,14 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.period import parse_period, period_bounds
 
 SCHEDULE_ID = "whistle-quarterly"
-FIRE_HOUR = 9  # 09:00 Asia/Shanghai on the first day of each quarter
-TIME_ZONE = "Asia/Shanghai"
+FIRE_HOUR = 9  # 09:00 in the jurisdiction's time zone on the first day of each quarter
 
 
-def quarterly_schedule(task_queue: str) -> Schedule:
+def quarterly_schedule(task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow("QuarterlyWorkflow", id="whistle-quarterly", task_queue=task_queue),
         spec=ScheduleSpec(
@@ -38,7 +38,7 @@ def quarterly_schedule(task_queue: str) -> Schedule:
                 minute=(ScheduleRange(0),), second=(ScheduleRange(0),),
                 comment="each quarter: reverse evaluation of the quarter just ended, then its red/black list",
             )],
-            time_zone_name=TIME_ZONE,
+            time_zone_name=time_zone,
         ),
         # One quarter at a time: a late run waits, none is dropped.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=timedelta(days=30)),
@@ -46,10 +46,10 @@ def quarterly_schedule(task_queue: str) -> Schedule:
 
 
 BRIEFING_SCHEDULE_ID = "whistle-monthly-briefing"
-BRIEFING_FIRE_HOUR = 8  # 08:00 Asia/Shanghai on the first day of each month
+BRIEFING_FIRE_HOUR = 8  # 08:00 in the jurisdiction's time zone on the first day of each month
 
 
-def monthly_briefing_schedule(task_queue: str) -> Schedule:
+def monthly_briefing_schedule(task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow("MonthlyBriefingWorkflow", id=BRIEFING_SCHEDULE_ID, task_queue=task_queue),
         spec=ScheduleSpec(
@@ -58,7 +58,7 @@ def monthly_briefing_schedule(task_queue: str) -> Schedule:
                 minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
                 comment="each month: the monthly briefing (月度通报) of the month just ended",
             )],
-            time_zone_name=TIME_ZONE,
+            time_zone_name=time_zone,
         ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE, catchup_window=timedelta(days=7)),
     )
@@ -76,11 +76,12 @@ async def _apply(client: Client, schedule_id: str, schedule: Schedule) -> str:
         return "updated"
 
 
-async def apply_schedules(client: Client, task_queue: str) -> str:
-    """Create the schedules, or bring existing ones to these definitions. Returns what it did
-    to the quarterly one (created, updated, or unchanged; the monthly briefing's is applied alike)."""
-    await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue))
-    return await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue))
+async def apply_schedules(client: Client, task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> str:
+    """Create the schedules, or bring existing ones to these definitions, firing in the
+    jurisdiction's `time_zone`. Returns what it did to the quarterly one (created, updated, or
+    unchanged; the monthly briefing's is applied alike)."""
+    await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue, time_zone))
+    return await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue, time_zone))
 
 
 def same_definition(current: Schedule, wanted: Schedule) -> bool:
@@ -95,10 +96,10 @@ def same_definition(current: Schedule, wanted: Schedule) -> bool:
     )
 
 
-def fire_time(quarter: str) -> datetime:
+def fire_time(quarter: str, time_zone: str = DEFAULT_TIMEZONE) -> datetime:
     """When the schedule fires for a quarter: 09:00 on the first day of the next quarter."""
-    _, end = period_bounds(quarter, TIME_ZONE)
-    return datetime.combine(end.date(), time(FIRE_HOUR), ZoneInfo(TIME_ZONE))
+    _, end = period_bounds(quarter, time_zone)
+    return datetime.combine(end.date(), time(FIRE_HOUR), ZoneInfo(time_zone))
 
 
 def quarter_range(first: str, last: str) -> list[str]:
@@ -117,8 +118,9 @@ def quarter_range(first: str, last: str) -> list[str]:
 async def backfill(client: Client, first: str, last: str) -> list[str]:
     quarters = quarter_range(first, last)
     handle = client.get_schedule_handle(SCHEDULE_ID)
+    tz = (await handle.describe()).schedule.spec.time_zone_name or DEFAULT_TIMEZONE  # as it was applied
     await handle.backfill(*[
-        ScheduleBackfill(start_at=fire_time(q) - timedelta(seconds=1), end_at=fire_time(q) + timedelta(seconds=1),
+        ScheduleBackfill(start_at=fire_time(q, tz) - timedelta(seconds=1), end_at=fire_time(q, tz) + timedelta(seconds=1),
                          overlap=ScheduleOverlapPolicy.ALLOW_ALL)
         for q in quarters
     ])

@@ -20,6 +20,7 @@ import holidays
 import structlog
 from holidays.countries.china import ChinaStaticHolidays
 
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.deadline import DeadlineSpec
 from schemas.jurisdiction import CalendarOverrides
 
@@ -30,7 +31,7 @@ PACKAGE_OFFICIAL_YEARS = frozenset(ChinaStaticHolidays.special_public_holidays)
 
 
 class WorkingCalendar:
-    def __init__(self, overrides: CalendarOverrides | None = None, tz: str = "Asia/Shanghai"):
+    def __init__(self, overrides: CalendarOverrides | None = None, tz: str = DEFAULT_TIMEZONE):
         self.overrides = overrides or CalendarOverrides()
         self.tz = ZoneInfo(tz)
         self._extra_holidays = frozenset(self.overrides.holidays)

@@ -10,7 +10,8 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from activities.briefing import BriefingActivities
     from schemas.briefing import Briefing, BriefingInput, MonthRequest, month_of, previous_month
-    from workflows.issue import _RECORD, notify
+    from workflows.common import RECORD as _RECORD
+    from workflows.common import notify
 
 SCHEDULED_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 

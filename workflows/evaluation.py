@@ -10,14 +10,15 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.labels import local_time
     from activities.quarterly import QuarterlyActivities
     from schemas.evaluation import EvaluationInput, EvaluationState, Rating, RatingRecord, RoundRequest
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _RECORD, deadline_at, forbidden, not_allowed, notify
+    from workflows.common import LOCAL as _LOCAL
+    from workflows.common import RECORD as _RECORD
+    from workflows.common import deadline_at, forbidden, not_allowed, notify, require_workflow_id
 
 
 @workflow.defn(name="ReverseEvaluationWorkflow")
@@ -30,8 +31,7 @@ class ReverseEvaluationWorkflow:
 
     @workflow.run
     async def run(self, input: EvaluationInput) -> EvaluationState:
-        if workflow.info().workflow_id != f"evaluation-{input.quarter}":
-            raise ApplicationError(f"workflow id must be evaluation-{input.quarter}", type="BadWorkflowId", non_retryable=True)
+        require_workflow_id(f"evaluation-{input.quarter}")
         window = input.window or await workflow.execute_local_activity_method(QuarterlyActivities.evaluation_window, **_LOCAL)
         opened = workflow.now()
         closes = await deadline_at(opened, window)

@@ -7,7 +7,7 @@ transition appends an event, upserts the search attributes and writes the read m
 an idempotent activity.
 
 Rejections: `ApplicationError` of type "Forbidden" (this actor may not) or "NotAllowed"
-(not in the current state); the API maps them to 403 and 409.
+(not in the current state), made by workflows/common.py; the API maps them to 403 and 409.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.issue import IssueActivities
@@ -45,81 +43,29 @@ with workflow.unsafe.imports_passed_through():
         AssignmentStatus,
         ContextRequest,
         Deadline,
-        DeadlineRequest,
         Extension,
         IssueEvent,
         IssueState,
         IssueWorkflowInput,
-        Notification,
         Outcome,
         Penalty,
         Reminder,
         Stage,
         TransitionRecord,
     )
+    from domain.ladder import next_level
     from schemas.jurisdiction import Level
     from schemas.principal import Actor, Role
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
     from schemas.labels import DEADLINE, EVENT, STAGE, local_time, unit_name
+    from workflows.common import LOCAL as _LOCAL
+    from workflows.common import RECORD as _RECORD
+    from workflows.common import deadline_at, forbidden, not_allowed, notify, notify_started, require_workflow_id
     from workflows.patches import IssuePatches
 
 SUPERVISOR = "supervisor"
 RESIDENT = "resident"
-_NEXT = {Stage.grid: Stage.community, Stage.community: Stage.area, Stage.area: Stage.street}
-_LOCAL = {"start_to_close_timeout": timedelta(seconds=10)}
 _TICK = timedelta(milliseconds=1)
-# Read-model writes retry until PostgreSQL is back: nothing is lost while it is down, and a
-# write lands within a second or two of its return (a 30 s cap made recovery take ~40 s).
-# Retry policies are not part of history: changing them needs no patch.
-_RECORD = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1)),
-}
-_NOTIFY = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=20),
-}
-
-
-async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False, what: str = "时限") -> datetime:
-    """`spec` after `start` (or, when `extends`, the deadline `start` moved by `spec`). Exact
-    durations are arithmetic; working days need the calendar, so they are computed once in a
-    local activity and recorded in history."""
-    if spec.duration is not None:
-        return start + spec.duration
-    return await workflow.execute_local_activity_method(
-        IssueActivities.compute_deadline, DeadlineRequest(start=start, spec=spec, extends=extends),
-        summary=f"{what} {spec}{'（延期）' if extends else ''}", **_LOCAL
-    )
-
-
-async def notify(
-    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, **facts: Any
-) -> None:
-    """Send a notification through the pluggable notifier activity; `subject` is the issue,
-    round or table it is about; `facts` are what its template renders (datetimes as ISO)."""
-    facts = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
-    await notify_started(kind, subject, unit_id, message, deadline_key, facts=facts)
-
-
-def notify_started(
-    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None,
-    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None,
-):
-    """The notification activity, started (as a local activity when `local`); await it when
-    it must have been sent. `facts` are what activities/templates.py renders the text from."""
-    notification = Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message,
-                                deadline_key=deadline_key, at=workflow.now(), seq=seq, facts=facts or {})
-    start = workflow.start_local_activity_method if local else workflow.start_activity_method
-    return start(IssueActivities.notify, notification, summary=f"通知 {kind} → {unit_name(unit_id)}", **_NOTIFY)
-
-
-def forbidden(message: str) -> ApplicationError:
-    return ApplicationError(message, type="Forbidden", non_retryable=True)
-
-
-def not_allowed(message: str) -> ApplicationError:
-    return ApplicationError(message, type="NotAllowed", non_retryable=True)
 
 
 def registered_only(check):
@@ -207,12 +153,7 @@ class IssueWorkflow:
 
     async def _register(self, input: IssueWorkflowInput) -> None:
         intake = input.intake
-        if workflow.info().workflow_id != intake.workflow_id:
-            raise ApplicationError(
-                f"workflow id must be {intake.workflow_id!r} for this intake (channel, reference)",
-                type="BadWorkflowId",
-                non_retryable=True,
-            )
+        require_workflow_id(intake.workflow_id, " for this intake (channel, reference)")
         now = self._now  # the start's own time, read before the context activity
         context = await workflow.execute_local_activity_method(
             IssueActivities.resolve_issue_context,
@@ -640,7 +581,7 @@ class IssueWorkflow:
 
     async def _route_up(self, kind: str, actor: Actor | None, reason: str) -> None:
         s = self.s
-        nxt = _NEXT[s.stage]
+        nxt = Stage(next_level(s.stage).value)
         await self._enter_ladder(nxt, kind, actor, {"reason": reason, "from": self._ladder_unit(s.stage)})
 
     async def _dispatch(

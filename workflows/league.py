@@ -8,7 +8,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.quarterly import QuarterlyActivities
@@ -17,7 +16,9 @@ with workflow.unsafe.imports_passed_through():
         PeriodRequest, ReviewDraft,
     )
     from schemas.principal import Role
-    from workflows.issue import _LOCAL, _RECORD, deadline_at, forbidden, not_allowed, notify
+    from workflows.common import LOCAL as _LOCAL
+    from workflows.common import RECORD as _RECORD
+    from workflows.common import deadline_at, forbidden, not_allowed, notify, require_workflow_id
 
 
 @workflow.defn(name="LeagueTableWorkflow")
@@ -35,8 +36,7 @@ class LeagueTableWorkflow:
 
     @workflow.run
     async def run(self, input: LeagueInput) -> LeagueState:
-        if workflow.info().workflow_id != f"league-{input.period}":
-            raise ApplicationError(f"workflow id must be league-{input.period}", type="BadWorkflowId", non_retryable=True)
+        require_workflow_id(f"league-{input.period}")
         policy = input.policy or await workflow.execute_local_activity_method(QuarterlyActivities.league_policy, **_LOCAL)
         self.s = LeagueState(period=input.period, stage="waiting", policy=policy)
         await self._wait_for_rounds()

@@ -161,11 +161,11 @@ async def simulate(
         out_dir = out_dir / f"{quarter}-seed{seed}"
         out_dir.mkdir(parents=True, exist_ok=True)
         html_path = out_dir / f"league-{quarter}.html"
-        html_path.write_text(render_page(table), encoding="utf-8")
+        html_path.write_text(render_page(table, j.timezone), encoding="utf-8")
         json_path = out_dir / f"league-{quarter}.json"
         json_path.write_text(json.dumps(table, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         for b in briefings:
-            (out_dir / f"briefing-{b.month}.html").write_text(render_briefing(b), encoding="utf-8")
+            (out_dir / f"briefing-{b.month}.html").write_text(render_briefing(b, j.timezone), encoding="utf-8")
             (out_dir / f"briefing-{b.month}.json").write_text(b.model_dump_json(indent=2), encoding="utf-8")
         sim = Simulation(
             scenario=scenario, league=league, outcomes=Counter(s.outcome.value for s in states if s.outcome),

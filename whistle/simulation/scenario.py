@@ -23,7 +23,7 @@ from whistle.workdays import WorkingCalendar
 STEP = timedelta(hours=1)  # the simulation's clock moves in whole hours
 OFFICE_STEPS = 9  # office hours a working day: 09:00–18:00
 
-# Share of calls by hour of day (Asia/Shanghai), 0..23.
+# Share of calls by hour of day (local time), 0..23.
 HOURLY = (2, 1, 1, 1, 1, 2, 4, 8, 14, 18, 18, 16, 10, 11, 16, 17, 16, 14, 11, 10, 9, 7, 5, 3)
 CHANNELS = {Channel.hotline: 62, Channel.wechat: 14, Channel.qr: 8, Channel.patrol: 12, Channel.walkin: 4}
 

@@ -1,0 +1,46 @@
+"""The escalation ladder: the levels an issue climbs, bottom up, until the street blows the
+whistle (吹哨) and departments report in (报到). The one home of the ladder's order: the unit
+tree's validation, the workflow's next stage and the read model's unit order read it here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    """Levels of the unit tree, bottom up. `department` sits beside the tree, under the district."""
+
+    grid = "grid"
+    community = "community"
+    area = "area"
+    street = "street"
+    department = "department"
+    district = "district"
+
+
+# The levels an issue climbs, bottom up. An issue's stage on the ladder has the level's name.
+LADDER: tuple[Level, ...] = (Level.grid, Level.community, Level.area, Level.street)
+
+# Each tree level's parent: a grid belongs to a community, …, a street to the district.
+PARENT: dict[Level, Level] = {
+    Level.grid: Level.community,
+    Level.community: Level.area,
+    Level.area: Level.street,
+    Level.street: Level.district,
+}
+
+# Top down: every unit after its parent (the order units are written in).
+TREE_ORDER: tuple[Level, ...] = (Level.district, Level.street, Level.area, Level.community, Level.grid)
+
+
+def next_level(level: Level | str) -> Level:
+    """The level an issue escalates to from `level`. The street is the top of the ladder: it
+    dispatches to departments instead of escalating."""
+    level = Level(level)
+    if level not in LADDER or level == LADDER[-1]:
+        raise ValueError(f"no level above {level} on the ladder: the street dispatches to departments")
+    return LADDER[LADDER.index(level) + 1]
+
+
+def on_ladder(level: Level | str) -> bool:
+    return level in {lvl.value for lvl in LADDER}
