@@ -114,8 +114,9 @@ class Client:
             if self.f.recovery_s is None:
                 self.f.recovery_s = round(time.monotonic() - self.fault_over_at, 2)
             self.fault_over_at = None
-        elif r.status_code == 409:
+        elif r.status_code == 409:  # the state moved on (a timer's move, mostly): the lifecycle reads it again
             self.f.refusals_409 += 1
+            self.f.notes.append(f"409 {action} on {issue_id}: {r.json().get('detail') or r.text[:120]}")
         elif r.status_code != 200:
             raise RuntimeError(f"{action} on {issue_id}: {r.status_code} {r.text[:200]}")
         return r
