@@ -117,20 +117,23 @@ class IssueWorkflow:
             # Always a timer when something falls due, even one already due (1 ms): whether a
             # timer is started must not hang on how late this line runs.
             timeout = self._wait_for_next()
-            fired = False
-            try:
-                await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout,
-                                              timeout_summary=self._wakeup_summary())
-            except asyncio.TimeoutError:
-                fired = True
+            if self.patches.timer_clock:
+                fired = await self._wait_timer_or_wake(timeout)
+            else:
+                fired = False
+                try:
+                    await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed, timeout=timeout,
+                                                  timeout_summary=self._wakeup_summary())
+                except asyncio.TimeoutError:
+                    fired = True
             async with self._lock:
                 if self.patches.timer_clock:
                     # What is due is decided at the fired timer's own due time. workflow.now() is
                     # not the same live and on replay in the first task after a sticky task's
                     # schedule-to-start time-out (a worker gone): live it still reads the previous
                     # task's time, on replay the right one, so the two would act on different
-                    # reminders and deadlines. A handler's wake only moves the timer (1 ms when
-                    # something is due already).
+                    # reminders and deadlines. A handler's wake alone only moves the timer (1 ms
+                    # when something is due already).
                     if fired:
                         self._move_at = max(self._move_at, self._timer_at)
                         await self._process_due(self._timer_at)
@@ -187,6 +190,24 @@ class IssueWorkflow:
     def _now(self) -> datetime:
         """The clock of the move being made (runs before v5 read workflow.now() at each use)."""
         return self._move_at if self.patches.v5 else workflow.now()
+
+    async def _wait_timer_or_wake(self, timeout: timedelta | None) -> bool:
+        """Wait for the loop's timer or a handler's wake; whether the timer fired. The timer is a
+        task of its own, so that a timer that fired in the same task as an update's wake still
+        counts as fired (with wait_condition's time-out the wake won, and what fell due waited
+        for another timer, while the next update could slip in before it)."""
+        timer = None if timeout is None else asyncio.ensure_future(
+            workflow.sleep(timeout, summary=self._wakeup_summary())
+        )
+        await workflow.wait_condition(
+            lambda: self._wake or self.s.stage == Stage.closed or (timer is not None and timer.done())
+        )
+        if timer is None:
+            return False
+        if timer.done():
+            return True
+        timer.cancel()
+        return False
 
     def _wait_for_next(self) -> timedelta | None:
         """How long the loop's timer waits for the next reminder or deadline. Only its length
