@@ -43,4 +43,4 @@ def next_level(level: Level | str) -> Level:
 
 
 def on_ladder(level: Level | str) -> bool:
-    return level in {lvl.value for lvl in LADDER}
+    return level in LADDER  # a Stage or a plain string compares by its value

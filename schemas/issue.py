@@ -8,10 +8,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from domain.ladder import LADDER
 from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
-from schemas.jurisdiction import LADDER, Level, Policies
+from schemas.jurisdiction import Level, Policies
 from schemas.principal import Actor
 
 

@@ -65,8 +65,12 @@ async def notify(
 ) -> None:
     """Send a notification through the pluggable notifier activity; `subject` is the issue,
     round or table it is about; `facts` are what its template renders (datetimes as ISO)."""
-    facts = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
-    await notify_started(kind, subject, unit_id, message, deadline_key, facts=facts)
+    await notify_started(kind, subject, unit_id, message, deadline_key, facts=as_facts(facts))
+
+
+def as_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """A notification's facts as its template reads them: datetimes as ISO strings."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
 
 
 def notify_started(

@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.labels import DEADLINE, EVENT, STAGE, local_time, unit_name
     from workflows.common import LOCAL as _LOCAL
     from workflows.common import RECORD as _RECORD
-    from workflows.common import deadline_at, forbidden, not_allowed, notify, notify_started, require_workflow_id
+    from workflows.common import as_facts, deadline_at, forbidden, not_allowed, notify, notify_started, require_workflow_id
     from workflows.patches import IssuePatches
 
 SUPERVISOR = "supervisor"
@@ -196,18 +196,15 @@ class IssueWorkflow:
         task of its own, so that a timer that fired in the same task as an update's wake still
         counts as fired (with wait_condition's time-out the wake won, and what fell due waited
         for another timer, while the next update could slip in before it)."""
-        timer = None if timeout is None else asyncio.ensure_future(
-            workflow.sleep(timeout, summary=self._wakeup_summary())
-        )
-        await workflow.wait_condition(
-            lambda: self._wake or self.s.stage == Stage.closed or (timer is not None and timer.done())
-        )
-        if timer is None:
+        if timeout is None:
+            await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed)
             return False
-        if timer.done():
-            return True
-        timer.cancel()
-        return False
+        timer = asyncio.ensure_future(workflow.sleep(timeout, summary=self._wakeup_summary()))
+        await workflow.wait_condition(lambda: self._wake or self.s.stage == Stage.closed or timer.done())
+        fired = timer.done()
+        if not fired:
+            timer.cancel()
+        return fired
 
     def _wait_for_next(self) -> timedelta | None:
         """How long the loop's timer waits for the next reminder or deadline. Only its length
@@ -317,7 +314,7 @@ class IssueWorkflow:
     @registered_only
     def validate_escalate(self, input: Escalate) -> None:
         actor = self._require_role(input.actor, Role.grid, Role.community, Role.area, Role.street)
-        if self.s is not None and self.s.stage == Stage.street:
+        if self.s.stage == Stage.street:
             raise not_allowed("the street blows the whistle by dispatching to departments: use dispatch")
         self._require_own_ladder_stage(actor, "escalate")
 
@@ -513,8 +510,6 @@ class IssueWorkflow:
         return _Acting(self, validator, input)
 
     def _require_role(self, actor: Actor, *roles: Role) -> Actor:
-        if self.s is None:
-            raise not_allowed("the issue is still being registered; try again")
         if actor.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise forbidden(f"role {actor.role} may not do this; allowed: {allowed}")
@@ -909,7 +904,7 @@ class IssueWorkflow:
             workflow.upsert_search_attributes(updates)
 
     async def _notify(self, kind: str, unit_id: str, message: str, deadline_key: str | None = None, **facts: Any) -> None:
-        facts = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
+        facts = as_facts(facts)
         facts.setdefault("category", self.s.category)
         if self._local_writes():
             self._writes.append(
