@@ -98,7 +98,7 @@ def compile_sources() -> None:
     """Bytecode for the project's modules, as `pip install` leaves it: the sandbox imports the
     workflow modules afresh for every workflow it creates (a new issue, or one evicted from the
     cache), and without bytecode (PYTHONDONTWRITEBYTECODE, a read-only checkout) it compiles
-    `workflows/issue.py` from source each time, which this bench would measure instead."""
+    `workflows/issue/` from source each time, which this bench would measure instead."""
     root = Path(__file__).resolve().parent.parent
     for package in ("workflows", "schemas", "activities", "whistle", "bench"):
         compileall.compile_dir(root / package, quiet=1)

@@ -44,3 +44,17 @@ def next_level(level: Level | str) -> Level:
 
 def on_ladder(level: Level | str) -> bool:
     return level in LADDER  # a Stage or a plain string compares by its value
+
+
+def duty_pass_on(level: Level, duty: str | None, auto_routed: bool) -> str | None:
+    """The duty-list rule (职责清单): why an issue that reaches `level` passes on up the ladder at
+    once, or None when the level handles it. The community assesses everything that reaches it;
+    the area only what reached it by that automatic routing (a community's own whistle asks
+    the area to coordinate). Only a statutory duty (`duty == "statutory"`) stays."""
+    assessed = level == Level.community or (level == Level.area and auto_routed)
+    if not assessed or duty == "statutory":
+        return None
+    return {
+        "negative": f"on the {level} negative list: must not be pushed down",
+        "assistance": f"an assistance item for the {level}: a department leads",
+    }.get(duty or "", f"not on the {level} duty list")
