@@ -127,7 +127,7 @@ class IssueActivities:
                 chain.get(Level.community), chain.get(Level.area), chain.get(Level.street),
                 s.stage.value, s.owner_unit, s.overdue, s.due_at, s.outcome.value if s.outcome else None,
                 s.reopens, s.created_at, s.updated_at, s.closed_at, e.seq,
-                s.model_dump(mode="json", exclude={"history"}),
+                s.model_dump(mode="json"),
             )
             await conn.executemany(
                 queries.UPSERT_ASSIGNMENT,

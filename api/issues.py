@@ -23,7 +23,7 @@ from api.guard import (
 )
 from api.scope import check_submission, in_scope, known_unit, sees_reporter
 from api.updates import IDEMPOTENCY_KEY_HEADER, run_update, update_id_for
-from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView
+from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView, issue_view
 from schemas.actions import (
     Accept,
     Assign,
@@ -67,10 +67,8 @@ def deps(request: Request):
 
 # ---------------------------------------------------------------------------------- scope
 async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
-    data = s.model_dump()
-    if s.has_reporter and sees_reporter(p, s):
-        data["reporter"] = await handle.query(IssueWorkflow.reporter)
-    return IssueView.model_validate(data)
+    reporter = await handle.query(IssueWorkflow.reporter) if s.has_reporter and sees_reporter(p, s) else None
+    return issue_view(s, reporter)
 
 
 async def fetch_state(request: Request, issue_id: str):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter
-from schemas.issue import IssueState
+from domain.ladder import Level
+from schemas.issue import Assignment, IssueState, Outcome, Penalty, Stage
 from schemas.text import RefusesControls
 
 
@@ -29,10 +31,48 @@ class IntakeRequest(RefusesControls):
     urgent: bool = False
 
 
-class IssueView(IssueState):
-    """The issue's state; `reporter` only for principals who handle the issue."""
+class IssueView(BaseModel):
+    """An issue as the API shows it: where it stands, who holds it, its assignments, penalties
+    and outcome. Not the workflow's internals (its policies, running clocks, cycle and run
+    counts); its events are in the read model. `reporter` only for principals who handle the
+    issue."""
 
+    issue_id: str
+    workflow_id: str
+    channel: str
+    reference: str
+    category: str
+    grid_id: str
+    street_id: str | None = None
+    description: str
+    address: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    urgent: bool
+    stage: Stage
+    owners: list[str]
+    owner_unit: str | None = None
+    overdue: bool
+    due_at: datetime | None = None
+    assignments: list[Assignment]
+    penalties: list[Penalty]
+    urges: int
+    reopens: int
+    resolved_by: list[str]
+    resolution: str | None = None
+    outcome: Outcome | None = None
+    has_reporter: bool = Field(description="whether a resident can be asked for feedback")
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    seq: int = Field(description="the number of the issue's last event")
     reporter: Reporter | None = None
+
+
+def issue_view(s: IssueState, reporter: Reporter | None = None) -> IssueView:
+    """The public view of the workflow's state."""
+    fields = IssueView.model_fields.keys() - {"street_id", "reporter"}
+    return IssueView(**{k: getattr(s, k) for k in fields}, street_id=s.context.chain.get(Level.street), reporter=reporter)
 
 
 class IntakeResponse(BaseModel):

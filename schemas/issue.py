@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from domain.ladder import LADDER
 from schemas.base import Model as _Model
@@ -184,12 +184,24 @@ class IssueState(_Model):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None = None
-    history: list[IssueEvent] = []
+    # The last event's number. The events themselves live in Temporal's history (each one in
+    # its read-model write) and in the read model's `issue_events`, not here: every update
+    # returned them and every cached workflow kept them in memory.
+    seq: int = 0
     runs: int = 1  # continue-as-new count + 1
 
-    @property
-    def seq(self) -> int:
-        return self.history[-1].seq if self.history else 0
+    @model_validator(mode="before")
+    @classmethod
+    def _without_history(cls, data: Any) -> Any:
+        """A state carried by continue-as-new from a run before the events left it still holds
+        them: their last number is all it keeps."""
+        if isinstance(data, dict) and "history" in data:
+            data = dict(data)
+            history = data.pop("history") or []
+            if history and "seq" not in data:
+                last = history[-1]
+                data["seq"] = last["seq"] if isinstance(last, dict) else last.seq
+        return data
 
     def open_assignments(self) -> list[Assignment]:
         return [a for a in self.assignments if a.status not in (AssignmentStatus.withdrawn, AssignmentStatus.resolved)]

@@ -11,7 +11,9 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from schemas.intake import IssueIntake
-from schemas.issue import IssueState
+from schemas.issue import IssueEvent, IssueState, Stage
+from schemas.principal import Actor
+from whistle.db import queries
 from schemas.jurisdiction import Jurisdiction, LevelPolicy, Policies
 from whistle.intake import submit_issue
 from workflows.issue import IssueWorkflow
@@ -98,3 +100,26 @@ def with_policies(j: Jurisdiction, **levels: Any) -> Jurisdiction:
     for k, v in levels.items():
         data[k] = v.model_dump() if isinstance(v, LevelPolicy) else v
     return j.model_copy(update={"policies": Policies.model_validate(data)})
+
+
+async def events(pool, s: IssueState, timeout: float = 10) -> list[IssueEvent]:
+    """The issue's events as the read model holds them (the workflow keeps only their count,
+    `seq`), once it holds the state's last one: a timer's move is in the state a moment before
+    its write has landed."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(queries.SELECT_EVENTS, s.issue_id)
+        if (rows and rows[-1]["seq"] >= s.seq) or loop.time() > end:
+            break
+        await asyncio.sleep(0.05)
+    assert rows and rows[-1]["seq"] >= s.seq, f"the read model has not caught up with event {s.seq}"
+    return [
+        IssueEvent.model_construct(seq=r["seq"], at=r["at"], kind=r["kind"], stage_from=Stage(r["stage_from"]) if r["stage_from"] else None,
+                   stage_to=Stage(r["stage_to"]) if r["stage_to"] else None,
+                   unit_id=r["unit_id"], detail=r["detail"],
+                   # The read model keeps the actor's id and role, not its unit.
+                   actor=Actor.model_construct(id=r["actor_id"], role=r["actor_role"], unit_id=None) if r["actor_id"] else None)
+        for r in rows if r["seq"] <= s.seq
+    ]

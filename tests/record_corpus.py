@@ -246,7 +246,7 @@ async def record_paths(tmp: Path) -> None:
         await act(h, "escalate", actor=GRID_WORKER, reason="r")
         await act(h, "dispatch", actor=STREET_HANDLER)
         await act(h, "accept", actor=dept("lvhua"))
-        await until(h, lambda s: sum(e.kind == "supervised" for e in s.history) >= 2, timeout=30)
+        await until(h, lambda s: sum(d.kind == "supervise" and not d.open for d in s.deadlines) >= 2, timeout=30)
         await act(h, "resolve", actor=dept("lvhua"), summary="修剪")
         await act(h, "feedback", actor=RESIDENT, satisfied=False, comment="没修完")
         await act(h, "resolve", actor=dept("lvhua"), summary="再修剪")

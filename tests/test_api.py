@@ -63,6 +63,17 @@ async def test_intake_creates_then_returns_the_same_issue(api):
     assert first.json()["issue"]["stage"] == "grid"
 
 
+async def test_the_issue_view_shows_no_workflow_internals(api):
+    """The API's issue is the public view: where it stands and who holds it, not the workflow's
+    policies, clocks, counters or events (those are in the read model)."""
+    issue = (await api.http.post("/v1/issues", json=intake(), headers=HOTLINE)).json()["issue"]
+    internals = {"context", "deadlines", "reminders", "cycle", "runs", "reopens_by_unit", "resolved_stage", "history"}
+    assert not internals & issue.keys()
+    assert issue["street_id"] == "heping" and issue["seq"] == 1 and issue["owners"] == [issue["owner_unit"]]
+    schema = (await api.http.get("/openapi.json")).json()["components"]["schemas"]["IssueView"]
+    assert not internals & schema["properties"].keys() and {"stage", "owners", "due_at", "seq"} <= schema["properties"].keys()
+
+
 async def test_fifty_concurrent_submissions_one_workflow(api, dev_env):
     body = intake()
     answers = await asyncio.gather(*(api.http.post("/v1/issues", json=body, headers=HOTLINE) for _ in range(50)))

@@ -7,7 +7,7 @@ from temporalio.api.common.v1 import Payload
 
 from schemas.actions import Dispatch
 from tests.conftest import ATTESTATION, TEST_KEY_ENTRY, issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, start
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, events, start
 from workflows.issue import IssueWorkflow
 from whistle.codec import REFUSED, EncryptionCodec, Keyring, KeyringError, ensure_key_file, load_keyring
 from whistle.temporal import data_converter
@@ -76,7 +76,7 @@ async def test_running_issue_survives_a_key_rotation(dev_env, demo, pool):
     async with issue_worker(rotated, demo, pool, task_queue=tq):
         handle = rotated.get_workflow_handle_for(IssueWorkflow.run, h.id)
         s = await handle.execute_update(IssueWorkflow.dispatch, Dispatch(actor=STREET_HANDLER))
-        assert s.stage == "department" and [e.kind for e in s.history][:2] == ["intake", "escalated"]
+        assert s.stage == "department" and [e.kind for e in await events(pool, s)][:2] == ["intake", "escalated"]
     raw = (await (await Client.connect(target)).get_workflow_handle(h.id).fetch_history()).to_json()
     assert "dGVzdC0x" in raw and "dGVzdC0y" in raw  # payloads under key ids test-1 and test-2
 

@@ -13,7 +13,7 @@ from schemas.issue import AssignmentStatus, Outcome, Stage
 from schemas.jurisdiction import LevelPolicy
 from tests.conftest import issue_worker
 from tests.helpers import (
-    COMMUNITY, GRID, GRID_WORKER, RESIDENT, STREET, STREET_HANDLER, SUPERVISOR, act, dept, start, state, until,
+    COMMUNITY, GRID, GRID_WORKER, RESIDENT, STREET, STREET_HANDLER, SUPERVISOR, act, dept, events, start, state, until,
     with_policies,
 )
 from whistle.db import queries
@@ -83,7 +83,7 @@ async def test_feedback_window_closes_without_an_answer(dev_env, fast, pool):
         await act(h, "resolve", actor=GRID_WORKER, summary="清理")
         result = await h.result()
     assert result.stage == Stage.closed and result.outcome == Outcome.no_feedback
-    assert result.history[-1].kind == "feedback_window_closed" and not result.penalties
+    assert (await events(pool, result))[-1].kind == "feedback_window_closed" and not result.penalties
 
 
 async def test_feedback_in_time_closes_satisfied(dev_env, fast, pool):
@@ -108,7 +108,7 @@ async def test_untouched_issue_climbs_the_ladder_on_working_days(ts_env, demo, p
         (GRID, "handle_overdue"), (STREET, "handle_overdue"),
         ("chengguan", "accept_overdue"), ("zhujian", "accept_overdue"),
     ]
-    hops = [(e.kind, e.stage_to) for e in s.history if e.stage_from != e.stage_to]
+    hops = [(e.kind, e.stage_to) for e in await events(pool, s) if e.stage_from != e.stage_to]
     assert hops[:4] == [
         ("auto_escalated", Stage.community), ("auto_escalated", Stage.area),
         ("auto_escalated", Stage.street), ("dispatched", Stage.department),
@@ -162,7 +162,7 @@ async def test_a_missed_resolve_is_supervised_each_working_day_until_resolved(ow
         while (await state(h)).updated_at < resolve_due + timedelta(days=3):
             await ts_env.sleep(timedelta(days=1))
         s = await state(h)
-        supervised = [e for e in s.history if e.kind == "supervised"]
+        supervised = [e for e in await events(pool, s) if e.kind == "supervised"]
         assert 1 <= len(supervised) <= 4
         assert [(p.unit_id, p.kind) for p in s.penalties] == [("lvhua", "resolve_overdue")]
         assert s.stage == Stage.department and s.overdue

@@ -18,7 +18,7 @@ from schemas.issue import Stage, TransitionRecord
 from schemas.jurisdiction import LevelPolicy
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, start, state, until, with_policies
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, events, start, state, until, with_policies
 from whistle import metrics
 from worker import build_worker
 
@@ -76,7 +76,7 @@ async def test_a_retried_write_counts_a_retry_and_not_the_event_twice(dev_env, d
     async with issue_worker(dev_env.client, demo, pool) as tq:
         h = await start(dev_env.client, tq, "noise")
         s = await state(h)
-    record = TransitionRecord(event=s.history[-1], state=s.model_copy(update={"history": []}))
+    record = TransitionRecord(event=(await events(pool, s))[-1], state=s)
     activities = IssueActivities(demo, pool, MemoryNotifier())
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=2)

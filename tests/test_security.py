@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from tests.api_support import key, serve_api
 from tests.conftest import CONVERTER, TEST_ACTOR_KEYS, issue_worker
-from tests.helpers import SUPERVISOR, start, state
+from tests.helpers import SUPERVISOR, events, start, state
 from whistle.attest import HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.dev import find_binary
@@ -25,8 +25,8 @@ from workflows.issue import IssueWorkflow
 FORGED = {"actor": {"id": "forged", "role": "supervisor"}, "note": "x"}
 
 
-def forged_events(s) -> int:
-    return sum(1 for e in s.history if e.actor is not None and e.actor.id == "forged")
+async def forged_events(pool, s) -> int:
+    return sum(1 for e in await events(pool, s) if e.actor is not None and e.actor.id == "forged")
 
 
 # ---------------------------------------------------------------------------------- 1. forged actors
@@ -51,7 +51,7 @@ async def test_forged_actor_from_the_temporal_cli_is_refused(dev_env, demo, pool
             dev_env, "workflow", "update", "execute", "-w", h.id, "--name", "urge", "--input", json.dumps(FORGED)
         )
         assert r.returncode != 0
-        assert forged_events(await state(h)) == 0
+        assert await forged_events(pool, await state(h)) == 0
 
 
 async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, pool):
@@ -87,12 +87,12 @@ async def test_cli_with_the_codec_but_without_attestation_is_forbidden_and_with_
         other = TEST_ACTOR_KEYS.sign("issue-other", "urge", [FORGED])
         r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(other)}", **codec)
         assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
-        assert forged_events(await state(h)) == 0
+        assert await forged_events(pool, await state(h)) == 0
         # An operator holding the actor key (`whistle actor sign` prints this header).
         signed = TEST_ACTOR_KEYS.sign(h.id, "urge", [FORGED])
         r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(signed)}", **codec)
         assert r.returncode == 0, r.stderr
-        assert forged_events(await state(h)) == 1
+        assert await forged_events(pool, await state(h)) == 1
 
 
 async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_env, demo, pool):

@@ -53,10 +53,10 @@ class Effects:
             seq=s.seq + 1, at=now, kind=kind, stage_from=stage_from, stage_to=s.stage,
             unit_id=unit_id, actor=actor, detail=detail or {},
         )
-        s.history.append(event)
+        s.seq = event.seq
         self._upsert_search_attributes()
         self.on_change()
-        record = TransitionRecord(event=event, state=s.model_copy(update={"history": []}, deep=True))
+        record = TransitionRecord(event=event, state=s.model_copy(deep=True))
         workflow.set_current_details(self._current_details())  # the Web UI's "current details"; no command
         summary = f"记录: {EVENT.get(kind, kind)} → {STAGE.get(s.stage.value, s.stage.value)}"
         if self._local_writes():
