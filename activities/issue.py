@@ -15,7 +15,7 @@ from activities.templates import render
 from schemas.issue import ContextRequest, DeadlineRequest, IssueContext, Notification, Stage, TransitionRecord
 from schemas.jurisdiction import LADDER, Jurisdiction, Level
 from whistle import metrics
-from whistle.db import queries
+from whistle.db import queries, rows
 from whistle.workdays import WorkingCalendar
 
 log = structlog.get_logger(__name__)
@@ -74,6 +74,7 @@ class IssueActivities:
         return IssueContext(
             chain={k: v for k, v in j.chain(grid.id).items() if k in LADDER},
             owning_level=category.owning_level,
+            timezone=j.timezone,
             lead_department=category.lead_department,
             cooperating_departments=list(category.cooperating_departments),
             departments=[d.id for d in j.departments],
@@ -98,7 +99,7 @@ class IssueActivities:
         if activity.info().attempt > 1:
             metrics.READ_MODEL_RETRIES.labels("record_transition").inc()
         try:
-            inserted = await self._write_transition(s, e, s.context.chain)
+            inserted = await self._write_transition(s, e)
         except Exception as exc:
             metrics.READ_MODEL_FAILURES.labels("record_transition", type(exc).__name__).inc()
             if not isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
@@ -112,35 +113,12 @@ class IssueActivities:
         if inserted:  # counted once per event, however often the write is retried
             record_transition_metrics(record)
 
-    async def _write_transition(self, s, e, chain) -> bool:
+    async def _write_transition(self, s, e) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                queries.INSERT_EVENT,
-                s.issue_id, e.seq, e.at, e.kind,
-                e.stage_from.value if e.stage_from else None, e.stage_to.value if e.stage_to else None,
-                e.unit_id, e.actor.id if e.actor else None, e.actor.role.value if e.actor else None,
-                e.detail,
-            )
-            await conn.execute(
-                queries.UPSERT_ISSUE,
-                s.issue_id, s.workflow_id, s.channel, s.reference, s.category, s.grid_id,
-                chain.get(Level.community), chain.get(Level.area), chain.get(Level.street),
-                s.stage.value, s.owner_unit, s.overdue, s.due_at, s.outcome.value if s.outcome else None,
-                s.reopens, s.created_at, s.updated_at, s.closed_at, e.seq,
-                s.model_dump(mode="json"),
-            )
-            await conn.executemany(
-                queries.UPSERT_ASSIGNMENT,
-                [
-                    (s.issue_id, a.department_id, a.round, a.role, a.status.value, chain.get(Level.street),
-                     a.assigned_at, a.accept_due, a.accepted_at, a.resolve_due, a.resolved_at, e.seq)
-                    for a in s.assignments
-                ],
-            )
-            await conn.executemany(
-                queries.INSERT_PENALTY,
-                [(s.issue_id, p.deadline_key, p.unit_id, p.kind, p.due_at, p.recorded_at) for p in s.penalties],
-            )
+            inserted = await conn.fetchval(queries.INSERT_EVENT, *rows.event_row(s, e))
+            await conn.execute(queries.UPSERT_ISSUE, *rows.issue_row(s, e))
+            await conn.executemany(queries.UPSERT_ASSIGNMENT, rows.assignment_rows(s, e))
+            await conn.executemany(queries.INSERT_PENALTY, rows.penalty_rows(s))
             if s.stage == Stage.closed:  # the last write of the issue: nothing after it happened
                 await conn.execute(queries.DELETE_EVENTS_AFTER, s.issue_id, e.seq)
         return bool(inserted)

@@ -45,7 +45,7 @@ class WebhookNotifier:
         # workflow task sends it again at another time.
         n = notification
         stamp = n.at.isoformat() if n.seq is None else f"seq{n.seq}"
-        key = f"{n.issue_id}:{n.kind}:{n.unit_id}:{stamp}"
+        key = f"{n.subject}:{n.kind}:{n.unit_id}:{stamp}"
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(
                 self.url, json=notification.model_dump(mode="json"), headers={"Idempotency-Key": key}

@@ -26,32 +26,32 @@ def _deadline(f: dict[str, Any]) -> str:
 
 TEMPLATES: dict[str, Callable[[Notification, dict[str, Any], Any], str]] = {
     "dispatch": lambda n, f, z: (
-        f"【派单】{n.issue_id}（{f.get('category', '')}）派至{unit_name(n.unit_id)}"
+        f"【派单】{n.subject}（{f.get('category', '')}）派至{unit_name(n.unit_id)}"
         f"{'牵头' if f.get('role') == 'lead' else '配合'}办理。请于{_when(f, 'accept_due', z)}前报到受理，"
         f"{_when(f, 'resolve_due', z)}前办结。"),
     "reminder": lambda n, f, z: (
-        f"【催办】{n.issue_id}：{unit_name(n.unit_id)}的{_deadline(f)}将于{_when(f, 'due_at', z)}到期，请抓紧办理。"),
+        f"【催办】{n.subject}：{unit_name(n.unit_id)}的{_deadline(f)}将于{_when(f, 'due_at', z)}到期，请抓紧办理。"),
     "overdue": lambda n, f, z: (
-        f"【超时】{n.issue_id}：{unit_name(f.get('unit'))}未在{_deadline(f)}{_when(f, 'due_at', z)}前完成，已记扣分。"
+        f"【超时】{n.subject}：{unit_name(f.get('unit'))}未在{_deadline(f)}{_when(f, 'due_at', z)}前完成，已记扣分。"
         + {"handle": "已自动上报。", "accept": "已转督办人仲裁。", "resolve": "转入每日督办。"}.get(f.get("deadline_kind", ""), "")),
     "supervision": lambda n, f, z: (
-        f"【督办】{n.issue_id}：{unit_name(f.get('department'))}的办结时限{_when(f, 'resolve_due', z)}已过，"
+        f"【督办】{n.subject}：{unit_name(f.get('department'))}的办结时限{_when(f, 'resolve_due', z)}已过，"
         f"仍未办结。请当日报告进展；下次督办{_when(f, 'next_due', z)}。"),
-    "urge": lambda n, f, z: f"【催办】{n.issue_id}：督办人催办——{f.get('note') or '请尽快办理'}。",
+    "urge": lambda n, f, z: f"【催办】{n.subject}：督办人催办——{f.get('note') or '请尽快办理'}。",
     "arbitration": lambda n, f, z: (
-        f"【待仲裁】{n.issue_id}：{unit_name(f.get('department'))}退单，理由：{f.get('reason', '')}。请改派或裁定。"),
+        f"【待仲裁】{n.subject}：{unit_name(f.get('department'))}退单，理由：{f.get('reason', '')}。请改派或裁定。"),
     "extension": lambda n, f, z: (
-        f"【延期申请】{n.issue_id}：{unit_name(f.get('department'))}申请{_deadline(f)}延期{f.get('extend_by', '')}，"
+        f"【延期申请】{n.subject}：{unit_name(f.get('department'))}申请{_deadline(f)}延期{f.get('extend_by', '')}，"
         f"理由：{f.get('reason', '')}。请审批。"),
     "extension_decided": lambda n, f, z: (
-        f"【延期审批】{n.issue_id}：{_deadline(f)}延期申请"
+        f"【延期审批】{n.subject}：{_deadline(f)}延期申请"
         + (f"已批准，新时限{_when(f, 'due_at', z)}。" if f.get("approved") else f"未批准（{f.get('comment') or '无说明'}），原时限不变。")),
     "reopen": lambda n, f, z: (
-        f"【重办】{n.issue_id}：居民对办理结果不满意（第{f.get('reopens', 1)}次），退回{unit_name(n.unit_id)}重新办理。"),
+        f"【重办】{n.subject}：居民对办理结果不满意（第{f.get('reopens', 1)}次），退回{unit_name(n.unit_id)}重新办理。"),
     "review": lambda n, f, z: (
-        f"【复核】{n.issue_id}：居民经{f.get('reopens', 0)}次重办仍不满意，请督办人复核（结案或改派）。"),
+        f"【复核】{n.subject}：居民经{f.get('reopens', 0)}次重办仍不满意，请督办人复核（结案或改派）。"),
     "resolved": lambda n, f, z: (
-        f"【办结】您反映的问题（{n.issue_id}，{f.get('category', '')}）已办结：{f.get('summary') or ''}。"
+        f"【办结】您反映的问题（{n.subject}，{f.get('category', '')}）已办结：{f.get('summary') or ''}。"
         f"请在{_when(f, 'feedback_due', z)}前通过受理时收到的评价链接告诉我们是否满意。"),
     "evaluation_reminder": lambda n, f, z: (
         f"【逆向考评】{f.get('quarter', '')}季度考评将于{_when(f, 'closes_at', z)}截止，"

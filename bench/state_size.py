@@ -28,7 +28,8 @@ async def lifecycle(http: httpx.AsyncClient, keys: dict[str, str], urges: int) -
 
     r = await http.post("/v1/issues", headers=h("hotline-12345"), json={
         "channel": "hotline", "reference": f"size-{uuid.uuid4().hex[:12]}", "category": "tree-trimming",
-        "grid_id": "heping-a1-c1-g1", "description": "小区门口的树枝挡住了路灯，晚上看不清路"})
+        "grid_id": "heping-a1-c1-g1", "description": "小区门口的树枝挡住了路灯，晚上看不清路",
+        "reporter": {"phone": "13800000000"}})
     r.raise_for_status()
     iid, token = r.json()["issue_id"], r.json()["feedback_token"]
     steps = [("escalate", "grid-heping-a1-c1-g1", {"reason": "需要园林部门修剪"}), ("dispatch", "street-heping", {}),

@@ -13,8 +13,8 @@ its update's validator, and again under its lock before acting.
 | request_extension| an assigned department               | department, arbitration             | none pending; that clock running               |
 | decide_extension | the supervisor                       | department, arbitration             | a request pending                              |
 | assign           | the supervisor                       | department, arbitration             | the assignment awaits arbitration; the new department known and free |
-| urge             | the supervisor                       | ladder, department, arbitration     |                                                |
-| feedback         | the resident                         | feedback                            |                                                |
+| urge             | the supervisor                       | ladder, department, arbitration     | (book 2) a named unit has a part in the issue  |
+| feedback         | the resident                         | feedback                            | (book 2) a resident was recorded               |
 | review           | the supervisor                       | review                              | a reassignment's department known              |
 """
 
@@ -37,6 +37,10 @@ from schemas.actions import (
 )
 from schemas.issue import LADDER_STAGES, Assignment, AssignmentStatus, IssueState, Stage
 from schemas.principal import Actor, Role
+
+# Rule books: an issue keeps the book it was registered under (IssueState.rulebook, chosen by
+# patch, workflows/patches.py), so that its accepted actions stay accepted on replay. Book 2:
+# feedback only where a resident was recorded to ask; urges only to units with a part in the issue.
 
 
 class Refusal(Exception):
@@ -129,11 +133,15 @@ def may_assign(s: IssueState, input: Assign) -> None:
 def may_urge(s: IssueState, input: Urge) -> None:
     _role(input.actor, Role.supervisor)
     _stage(s, *LADDER_STAGES, Stage.department, Stage.arbitration)
+    if s.rulebook >= 2 and input.unit_id is not None and input.unit_id not in units_of(s):
+        raise NotAllowed(f"{input.unit_id} has no part in this issue: urge one of {', '.join(units_of(s))}")
 
 
 def may_give_feedback(s: IssueState, input: Feedback) -> None:
     _role(input.actor, Role.resident)
     _stage(s, Stage.feedback)
+    if s.rulebook >= 2 and not someone_to_ask(s):
+        raise NotAllowed("no resident was recorded for this issue (a unit's own finding): it closes without a satisfaction score")
 
 
 def may_review(s: IssueState, input: Review) -> None:
@@ -150,6 +158,19 @@ def own_assignment(s: IssueState, actor: Actor) -> Assignment:
     if a is None:
         raise Forbidden(f"department {actor.unit_id} has no assignment on this issue")
     return a
+
+
+def someone_to_ask(s: IssueState) -> bool:
+    """Whether a resident can be asked for feedback: a reporter's contact was recorded, and the
+    issue is not a grid patrol's own finding. The league counts satisfaction by the same rule
+    (whistle/db/queries.py, `resident_feedback`)."""
+    return s.has_reporter and s.channel != "patrol"
+
+
+def units_of(s: IssueState) -> list[str]:
+    """The units with a part in the issue: its chain up the ladder, then every department it
+    was assigned to."""
+    return list(dict.fromkeys([*s.context.chain.values(), *(a.department_id for a in s.assignments)]))
 
 
 def dispatch_targets(s: IssueState, input: Dispatch) -> tuple[str, list[str], bool]:

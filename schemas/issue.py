@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from domain.ladder import LADDER
+from schemas.base import DEFAULT_TIMEZONE
 from schemas.base import Model as _Model
 from schemas.deadline import DeadlineSpec
 from schemas.intake import IssueIntake
@@ -20,6 +21,15 @@ AssignmentRole = Literal["lead", "cooperating"]
 # handle: a ladder level's; accept / resolve: a department's report-in and resolution; feedback:
 # the resident's window; supervise: 督办 after a missed resolve.
 DeadlineKind = Literal["handle", "accept", "resolve", "feedback", "supervise"]
+# What happened to an issue (IssueEvent.kind; the read model's issue_events.kind).
+EventKind = Literal[
+    "intake", "escalated", "auto_escalated", "dispatched", "accepted", "declined", "assigned", "resolved",
+    "extension_requested", "extension_decided", "urged", "reminder", "deadline_missed", "supervised",
+    "report_in_missed",  # rule book 2; book 1 recorded a missed report-in as `escalated` (to arbitration)
+    "feedback", "reopened", "review", "feedback_window_closed",
+]
+PenaltyKind = Literal["handle_overdue", "accept_overdue", "resolve_overdue"]
+ExtendableDeadline = Literal["accept", "resolve"]
 NotificationKind = Literal[
     "dispatch", "reminder", "overdue", "supervision", "urge", "arbitration", "extension", "extension_decided",
     "reopen", "review", "resolved",  # about an issue
@@ -69,10 +79,13 @@ class IssueContext(_Model):
     duties: dict[Level, str] = Field(default_factory=dict, description="level -> statutory|assistance|negative")
     policies: Policies
     category_urgent: bool = False
+    # The jurisdiction's time zone, for the times the workflow writes for people (the Web UI's
+    # summaries). Contexts recorded before it was kept read the default.
+    timezone: str = DEFAULT_TIMEZONE
 
 
 class Extension(_Model):
-    deadline: str
+    deadline: ExtendableDeadline
     extend_by: DeadlineSpec
     reason: str
     requested_by: str
@@ -127,7 +140,7 @@ class Deadline(_Model):
 class Penalty(_Model):
     deadline_key: str
     unit_id: str
-    kind: str
+    kind: PenaltyKind
     due_at: datetime
     recorded_at: datetime
 
@@ -142,7 +155,7 @@ class Reminder(_Model):
 class IssueEvent(_Model):
     seq: int
     at: datetime
-    kind: str
+    kind: EventKind
     stage_from: Stage | None = None
     stage_to: Stage | None = None
     unit_id: str | None = None
@@ -189,6 +202,9 @@ class IssueState(_Model):
     # returned them and every cached workflow kept them in memory.
     seq: int = 0
     runs: int = 1  # continue-as-new count + 1
+    # The rule book (domain/authority.py) the issue was registered under: fixed for its life,
+    # like its policies, so a running issue's accepted actions stay accepted on replay.
+    rulebook: int = 1
 
     @model_validator(mode="before")
     @classmethod
@@ -202,6 +218,19 @@ class IssueState(_Model):
                 last = history[-1]
                 data["seq"] = last["seq"] if isinstance(last, dict) else last.seq
         return data
+
+    @classmethod
+    def registered(cls, intake: IssueIntake, context: IssueContext, at: datetime, rulebook: int) -> "IssueState":
+        """A new issue at the grid, as its intake and the context resolved for it describe it.
+        The reporter's contact stays in the intake (personal data, never in the state)."""
+        return cls(
+            issue_id=intake.issue_id, workflow_id=intake.workflow_id, channel=intake.channel.value,
+            reference=intake.reference, category=intake.category, grid_id=intake.grid_id,
+            description=intake.description, address=intake.address, lat=intake.lat, long=intake.long,
+            has_reporter=intake.reporter is not None, urgent=intake.urgent or context.category_urgent,
+            context=context, stage=Stage.grid, created_at=intake.reported_at or at, updated_at=at,
+            rulebook=rulebook,
+        )
 
     def open_assignments(self) -> list[Assignment]:
         return [a for a in self.assignments if a.status not in (AssignmentStatus.withdrawn, AssignmentStatus.resolved)]
@@ -235,9 +264,12 @@ class Notification(_Model):
     """What the notifier sends (the webhook's JSON body, docs/notifications.md). The workflow
     gives the kind and its facts; the notify activity renders `text` from them."""
 
-    version: int = 2  # of the body: 2 added facts and text
+    version: int = 3  # of the body: 2 added facts and text; 3 added subject, and issue_id only for an issue
     kind: NotificationKind
-    issue_id: str
+    # What it is about: an issue's id, or a round, a table or a month (`evaluation-2026Q3`,
+    # `league-2026Q3`, `briefing-2026-10`); `issue_id` only when it is an issue.
+    subject: str
+    issue_id: str | None = None
     unit_id: str
     message: str
     deadline_key: str | None = None
@@ -247,6 +279,18 @@ class Notification(_Model):
     seq: int | None = None
     facts: dict[str, Any] = {}  # the kind's facts (times as ISO-8601), never personal data
     text: str | None = None  # in Chinese, with local times (activities/templates.py)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subject_of_version_2(cls, data: Any) -> Any:
+        """A notification scheduled by earlier code (an activity's input, retried after an
+        upgrade) named its subject `issue_id`, whatever it was about."""
+        if isinstance(data, dict) and "subject" not in data and data.get("issue_id"):
+            data = dict(data)
+            data["subject"] = data["issue_id"]
+            if str(data["subject"]).startswith(("evaluation-", "league-", "briefing-")):
+                data["issue_id"] = None
+        return data
 
 
 class ContextRequest(_Model):

@@ -4,7 +4,9 @@ activities share it."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 # China Standard Time has had no daylight saving since 1991: a fixed offset is exact, and needs no
 # time-zone database inside the workflow sandbox. (Activities pass the jurisdiction's zone.)
@@ -19,16 +21,33 @@ EVENT = {
     "intake": "受理", "escalated": "吹哨上报", "auto_escalated": "按职责清单上报", "dispatched": "派单", "accepted": "报到受理",
     "declined": "退单", "assigned": "改派", "resolved": "办结", "extension_requested": "申请延期",
     "extension_decided": "延期审批", "urged": "催办", "reminder": "时限提醒", "deadline_missed": "超时",
-    "supervised": "督办", "feedback": "评价", "reopened": "重办", "review": "复核", "feedback_window_closed": "评价期满",
+    "supervised": "督办", "report_in_missed": "逾期未报到", "feedback": "评价", "reopened": "重办", "review": "复核",
+    "feedback_window_closed": "评价期满",
 }
 UNIT = {"supervisor": "督办人", "resident": "居民"}
 
 
-def local_time(at: datetime | None, zone: tzinfo = CHINA) -> str:
-    """`2026-11-27 24:00` for the end of a day (as deadlines are said), else `2026-11-27 15:30`."""
+# What people call a jurisdiction's zone; another zone is named by its key.
+ZONE_NAMES = {"Asia/Shanghai": "北京时间", "Asia/Urumqi": "新疆时间", "Asia/Hong_Kong": "香港时间"}
+
+
+@functools.lru_cache(maxsize=16)
+def zone_of(key: str) -> tzinfo:
+    """A jurisdiction's zone by its key. This module is passed through the workflow sandbox, so
+    the time-zone database is read here, outside it."""
+    return ZoneInfo(key)
+
+
+def zone_name(key: str) -> str:
+    return ZONE_NAMES.get(key, key)
+
+
+def local_time(at: datetime | None, zone: tzinfo | str = CHINA) -> str:
+    """`2026-11-27 24:00` for the end of a day (as deadlines are said), else `2026-11-27 15:30`.
+    `zone`: a tzinfo, or a jurisdiction's zone key."""
     if at is None:
         return "—"
-    t = at.astimezone(zone)
+    t = at.astimezone(zone_of(zone) if isinstance(zone, str) else zone)
     if (t.hour, t.minute, t.second) == (0, 0, 0):
         return f"{(t - timedelta(days=1)):%Y-%m-%d} 24:00"
     return f"{t:%Y-%m-%d %H:%M}"

@@ -30,8 +30,9 @@ def deadline(key: str, due_in: timedelta = timedelta(hours=10), started: datetim
 
 
 def state(stage: Stage = Stage.grid, assignments: list[Assignment] = (), deadlines: list[Deadline] = (), **changes) -> IssueState:
-    return IssueState(
+    fields = dict(
         issue_id="I1", workflow_id="issue-I1", channel="hotline", reference="R1", category="roads", grid_id="g1",
         description="路灯不亮", context=context(), stage=stage, created_at=T0, updated_at=T0,
-        assignments=list(assignments), deadlines=list(deadlines), **changes,
+        assignments=list(assignments), deadlines=list(deadlines),
     )
+    return IssueState(**(fields | changes))

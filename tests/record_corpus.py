@@ -206,7 +206,9 @@ async def record_pt(tmp: Path, issues: int = 80, seconds: float = 60) -> None:
     kept: list[tuple[str, WorkflowHistory]] = []
     async with on_dev_server(tmp, "pt", fast) as (client, tq):
         rng = random.Random(11)
-        handles = [await start(client, tq, rng.choice(categories)) for _ in range(issues)]
+        # Most issues have a resident to ask; every fifth is a unit's own finding (no feedback).
+        handles = [await start(client, tq, rng.choice(categories), **({} if i % 5 else {"reporter": None}))
+                   for i in range(issues)]
         end = asyncio.get_running_loop().time() + seconds
         await asyncio.gather(*[walk(h, random.Random(i), end) for i, h in enumerate(handles)])
         await asyncio.sleep(12)  # let the last deadlines fire

@@ -130,3 +130,32 @@ def test_an_extension_needs_its_clock_running_and_none_pending():
     authority.may_decide_extension(issue, DecideExtension(actor=SUPERVISOR, department_id="housing", approve=True))
     with pytest.raises(NotAllowed, match="no extension request of parks"):
         authority.may_decide_extension(issue, DecideExtension(actor=SUPERVISOR, department_id="parks", approve=True))
+
+
+@pytest.mark.parametrize("rulebook", [1, 2])
+def test_book_2_asks_feedback_only_of_a_recorded_resident(rulebook):
+    """A unit's own finding (a patrol) has no resident to ask: book 2 refuses a `feedback` on it,
+    so nobody but a resident scores a handler. Issues registered under book 1 keep their rules."""
+    patrol = at(Stage.feedback, has_reporter=False, rulebook=rulebook)
+    answer = Feedback(actor=RESIDENT, satisfied=True)
+    if rulebook == 1:
+        authority.may_give_feedback(patrol, answer)
+    else:
+        with pytest.raises(NotAllowed, match="no resident was recorded"):
+            authority.may_give_feedback(patrol, answer)
+    authority.may_give_feedback(at(Stage.feedback, has_reporter=True, rulebook=rulebook), answer)
+    patrol_with_contact = at(Stage.feedback, has_reporter=True, channel="patrol", rulebook=rulebook)
+    assert not authority.someone_to_ask(patrol_with_contact)  # a patrol's own finding, as the league counts it
+
+
+@pytest.mark.parametrize("rulebook", [1, 2])
+def test_book_2_urges_only_units_with_a_part_in_the_issue(rulebook):
+    issue = at(Stage.department, rulebook=rulebook)
+    for unit in ("g1", "s1", "housing", None):  # its chain, an assigned department, or its owners
+        authority.may_urge(issue, Urge(actor=SUPERVISOR, note="快", unit_id=unit))
+    stranger = Urge(actor=SUPERVISOR, note="快", unit_id="donghua")
+    if rulebook == 1:
+        authority.may_urge(issue, stranger)
+    else:
+        with pytest.raises(NotAllowed, match="donghua has no part in this issue"):
+            authority.may_urge(issue, stranger)

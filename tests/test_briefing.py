@@ -86,7 +86,7 @@ async def test_workflow_stores_announces_and_serves_the_briefing(dev_env, demo, 
             MonthlyBriefingWorkflow.run, BriefingInput(month=MONTH), id=f"briefing-{MONTH}-test", task_queue=tq)
     assert briefing.month == MONTH and briefing.departments[0].dispatched == 4
     [note] = [n for n in notes.sent if n.kind == "briefing"]
-    assert note.issue_id == f"briefing-{MONTH}" and f"/briefings/{MONTH}" in note.message
+    assert note.subject == f"briefing-{MONTH}" and note.issue_id is None and f"/briefings/{MONTH}" in note.message
     async with serve_api(dev_env, demo, pool) as api:
         r = await api.http.get(f"/v1/briefings/{MONTH}")
         assert r.status_code == 200

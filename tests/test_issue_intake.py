@@ -41,7 +41,7 @@ async def test_fifty_concurrent_submissions_make_one_workflow(dev_env, tq):
 
 
 async def test_a_closed_issue_is_not_started_again(dev_env, tq):
-    report = intake("corridor-clutter", channel="patrol", reference="p-closed-1")
+    report = intake("corridor-clutter", channel="walkin", reference="w-closed-1")
     h, _ = await submit_issue(dev_env.client, report, tq)
     await until(h, lambda s: True)
     await act(h, "resolve", actor=GRID_WORKER, summary="done")

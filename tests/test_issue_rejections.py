@@ -137,3 +137,19 @@ async def test_unknown_department_in_dispatch(dev_env, demo, pool):
         err = await rejected(h, "dispatch", actor=STREET_HANDLER, cooperating_departments=["chengguan"], reason="r")
         assert "once" in err.message
     assert COMMUNITY  # the chain used above is the demo's heping street
+
+
+async def test_new_issues_take_rule_book_2_no_feedback_without_a_resident_no_urge_to_strangers(dev_env, demo, pool):
+    """A patrol's own finding has no resident: nobody may score it (it closes when the window
+    does). An urge names a unit of the issue, not another street's."""
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "corridor-clutter", channel="patrol")
+        s = await state(h)
+        assert s.rulebook == 2 and not s.has_reporter
+        err = await rejected(h, "urge", actor=SUPERVISOR, note="快", unit_id="donghua")
+        assert err.type == "NotAllowed" and "donghua has no part in this issue" in err.message
+        await act(h, "urge", actor=SUPERVISOR, note="快", unit_id=COMMUNITY)
+        await act(h, "resolve", actor=GRID_WORKER, summary="清理")
+        err = await rejected(h, "feedback", actor=RESIDENT, satisfied=True)
+        assert err.type == "NotAllowed" and "no resident was recorded" in err.message
+        assert (await state(h)).stage == "feedback"

@@ -42,7 +42,7 @@ def test_every_kind_has_a_template_and_a_test():
 @pytest.mark.parametrize("kind", sorted(FACTS))
 def test_each_kind_reads_in_chinese_with_local_times(kind):
     facts, says = FACTS[kind]
-    n = Notification(kind=kind, issue_id="hotline-A1", unit_id="lvhua", message="(english)", facts=facts,
+    n = Notification(kind=kind, subject="hotline-A1", issue_id="hotline-A1", unit_id="lvhua", message="(english)", facts=facts,
                      at=datetime(2026, 11, 24, tzinfo=timezone.utc))
     text = render(n)
     for part in says:
@@ -52,7 +52,7 @@ def test_each_kind_reads_in_chinese_with_local_times(kind):
 
 
 def test_a_draft_reminded_says_it_is_still_waiting():
-    n = Notification(kind="league_draft", issue_id="league-2026Q4", unit_id="supervisor", message="(english)",
+    n = Notification(kind="league_draft", subject="league-2026Q4", unit_id="supervisor", message="(english)",
                      facts={"period": "2026Q4", "draft": 1, "decision_due": DUE, "again": True},
                      at=datetime(2026, 11, 24, tzinfo=timezone.utc))
     assert "审核提醒" in render(n) and "仍待审核" in render(n)
@@ -119,3 +119,12 @@ async def test_the_round_and_the_table_say_where_they_are(quarter):
         "__temporal_workflow_metadata", result_type=WorkflowMetadata)
     assert f"**逆向考评** {period} · 已截止" in evaluation.current_details, evaluation.current_details
     assert f"**红黑榜** {period} · **阶段** 已公布" in league.current_details, league.current_details
+
+
+def test_a_version_2_notification_names_its_subject():
+    """An activity input scheduled by earlier code (retried after an upgrade) put every subject
+    into issue_id: a table's is a subject, not an issue."""
+    table = Notification(kind="league_draft", issue_id="league-2026Q4", unit_id="supervisor", message="m", at=datetime.now(timezone.utc))
+    assert (table.subject, table.issue_id) == ("league-2026Q4", None)
+    issue = Notification(kind="urge", issue_id="hotline-A1", unit_id="lvhua", message="m", at=datetime.now(timezone.utc))
+    assert (issue.subject, issue.issue_id) == ("hotline-A1", "hotline-A1")

@@ -61,11 +61,12 @@ async def deadline_at(start: datetime, spec: DeadlineSpec, extends: bool = False
 
 
 async def notify(
-    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, **facts: Any
+    kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None, *,
+    about_issue: bool = False, **facts: Any
 ) -> None:
-    """Send a notification through the pluggable notifier activity; `subject` is the issue,
-    round or table it is about; `facts` are what its template renders (datetimes as ISO)."""
-    await notify_started(kind, subject, unit_id, message, deadline_key, facts=as_facts(facts))
+    """Send a notification through the pluggable notifier activity; `subject` is the issue
+    (`about_issue`), round, table or month it is about; `facts` are what its template renders."""
+    await notify_started(kind, subject, unit_id, message, deadline_key, facts=as_facts(facts), about_issue=about_issue)
 
 
 def as_facts(facts: dict[str, Any]) -> dict[str, Any]:
@@ -75,11 +76,12 @@ def as_facts(facts: dict[str, Any]) -> dict[str, Any]:
 
 def notify_started(
     kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None,
-    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None,
+    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None, about_issue: bool = True,
 ):
     """The notification activity, started (as a local activity when `local`); await it when
-    it must have been sent. `facts` are what activities/templates.py renders the text from."""
-    notification = Notification(kind=kind, issue_id=subject, unit_id=unit_id, message=message,
+    it must have been sent. `facts` are what activities/templates.py renders the text from;
+    `subject` is an issue's id when `about_issue`, else a round's, a table's or a month's."""
+    notification = Notification(kind=kind, subject=subject, issue_id=subject if about_issue else None, unit_id=unit_id, message=message,
                                 deadline_key=deadline_key, at=workflow.now(), seq=seq, facts=facts or {})
     start = workflow.start_local_activity_method if local else workflow.start_activity_method
     return start(IssueActivities.notify, notification, summary=f"通知 {kind} → {unit_name(unit_id)}", **NOTIFY)

@@ -32,12 +32,14 @@ from temporalio import workflow
 
 V5 = "v5"  # patches asked up front; extensions from the deadline's own day; 督办 after a missed resolve
 V6 = "timer-clock"  # what falls due is decided at the fired timer's own due time, never workflow.now()
+V7 = "rulebook-2"  # issues registered under rule book 2 (domain/authority.py): feedback only from a recorded resident, urges only to the issue's units
 
 
 @dataclass(frozen=True)
 class IssuePatches:
     v5: bool
     timer_clock: bool
+    rulebook_2: bool
 
     @staticmethod
     def ask() -> "IssuePatches":
@@ -45,7 +47,7 @@ class IssuePatches:
         v5 = workflow.patched(V5)
         # A run without v5 predates the rule: it asks no later patch either (its history has
         # no marker for one, and asking would only answer False).
-        return IssuePatches(v5=v5, timer_clock=v5 and workflow.patched(V6))
+        return IssuePatches(v5=v5, timer_clock=v5 and workflow.patched(V6), rulebook_2=v5 and workflow.patched(V7))
 
     # Changes made before the rule: asked lazily by runs that predate it, implied by v5.
     def local_writes(self) -> bool:
@@ -61,6 +63,11 @@ class IssuePatches:
         return self.v5 or workflow.patched("resolvers-of-the-current-cycle")
 
     # Changes under the rule.
+    @property
+    def rulebook(self) -> int:
+        """The rule book (domain/authority.py) a new issue is registered under."""
+        return 2 if self.rulebook_2 else 1
+
     @property
     def supervises_missed_resolve(self) -> bool:
         """After a missed resolve deadline: a 督办 every working day until resolved."""

@@ -15,8 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadlines import earliest_due_at
     from domain.ownership import owners
     from schemas.issue import IssueEvent, Stage, TransitionRecord
-    from schemas.jurisdiction import Level
-    from schemas.labels import EVENT, STAGE, local_time, unit_name
+    from domain.ladder import Level
+    from schemas.labels import EVENT, STAGE, local_time, unit_name, zone_name
     from schemas.principal import Actor
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
     from workflows.common import RECORD, as_facts, notify, notify_started
@@ -78,7 +78,7 @@ class Effects:
         elif self._concurrent_writes():
             self._writes.append(notify_started(kind, s.issue_id, unit_id, message, deadline_key))
         else:
-            await notify(kind, s.issue_id, unit_id, message, deadline_key)
+            await notify(kind, s.issue_id, unit_id, message, deadline_key, about_issue=True)
 
     async def flush(self) -> None:
         """Wait for the writes and notifications of the move: its update returns, or the
@@ -104,7 +104,8 @@ class Effects:
         s = self.issue.state
         lines = [f"**阶段** {STAGE.get(s.stage.value, s.stage.value)}",
                  f"**承办** {'、'.join(unit_name(u) for u in s.owners) or '—'}",
-                 f"**时限** {local_time(s.due_at)}（北京时间）{' · **已超时**' if s.overdue else ''}"]
+                 f"**时限** {local_time(s.due_at, s.context.timezone)}（{zone_name(s.context.timezone)}）"
+                 f"{' · **已超时**' if s.overdue else ''}"]
         if s.outcome is not None:
             lines.append(f"**结果** {s.outcome.value}")
         return "\n\n".join(lines)

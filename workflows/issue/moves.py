@@ -183,10 +183,11 @@ class Moves:
             a = assignment_of(d, s.assignments)
             a.status = AssignmentStatus.escalated
             self.clocks.close_key(DeadlineKey.of_assignment("resolve", a))
-            # The event kind `escalated` is the one the read model and the league have always
-            # counted for a missed report-in (a ladder step is `escalated` too; `stage_to` tells).
+            # Rule book 1 called this `escalated`, as it calls a ladder step (`stage_to` told them
+            # apart); book 2 names it. An event's kind is data, not a command: no replay differs.
+            kind = "report_in_missed" if s.rulebook >= 2 else "escalated"
             await self.effects.transition(
-                "escalated", None, SUPERVISOR, Stage.arbitration,
+                kind, None, SUPERVISOR, Stage.arbitration,
                 {"reason": f"{a.department_id} did not report in by {d.due_at.isoformat()}", "department": a.department_id},
             )
         elif consequence == "supervise":

@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import next_due_time, running
     from schemas.issue import Stage
-    from schemas.labels import DEADLINE, local_time, unit_name
+    from schemas.labels import DEADLINE, local_time, unit_name, zone_name
     from workflows.issue.run import IssueRun
 
 _TICK = timedelta(milliseconds=1)
@@ -81,4 +81,5 @@ class LoopTimer:
         if not open_:
             return "等待"
         d = min(open_, key=lambda d: (d.due_at, d.key))
-        return f"{DEADLINE.get(d.kind, d.kind)} {unit_name(d.unit_id)} {local_time(d.due_at)}（北京时间）"
+        tz = self.issue.state.context.timezone
+        return f"{DEADLINE.get(d.kind, d.kind)} {unit_name(d.unit_id)} {local_time(d.due_at, tz)}（{zone_name(tz)}）"

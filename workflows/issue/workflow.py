@@ -125,24 +125,7 @@ class IssueWorkflow:
             summary=f"受理: {intake.category} @ {intake.grid_id}",
             **LOCAL,
         )
-        self.issue.s = IssueState(
-            issue_id=intake.issue_id,
-            workflow_id=intake.workflow_id,
-            channel=intake.channel.value,
-            reference=intake.reference,
-            category=intake.category,
-            grid_id=intake.grid_id,
-            description=intake.description,
-            address=intake.address,
-            lat=intake.lat,
-            long=intake.long,
-            has_reporter=intake.reporter is not None,
-            urgent=intake.urgent or context.category_urgent,
-            context=context,
-            stage=Stage.grid,
-            created_at=intake.reported_at or now,
-            updated_at=now,
-        )
+        self.issue.s = IssueState.registered(intake, context, now, self.issue.patches.rulebook)
         async with self._lock:
             await self.moves.enter_ladder(Stage.grid, "intake", None, {"channel": intake.channel.value})
             await self.effects.flush()
