@@ -31,7 +31,7 @@ async def _record(activities: IssueActivities, seq: int, stage: Stage) -> Transi
         grid_id=intake.grid_id, description="d", context=context, stage=stage, created_at=NOW, updated_at=NOW,
         penalties=[Penalty(deadline_key="handle:x:1", unit_id="heping-a1-c1-g1", kind="handle_overdue", due_at=NOW, recorded_at=NOW)],
     )
-    return TransitionRecord(event=IssueEvent(seq=seq, at=NOW, kind=f"k{seq}", stage_to=stage), state=state)
+    return TransitionRecord(event=IssueEvent(seq=seq, at=NOW, kind="intake" if seq == 1 else "urged", stage_to=stage), state=state)
 
 
 async def test_a_retried_transition_writes_nothing_twice(demo, pool):
