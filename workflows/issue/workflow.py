@@ -22,32 +22,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.issue import IssueActivities
     from domain import authority
     from domain.deadlines import RESIDENT, DeadlineKey, set_assignment_due
-    from domain.ownership import awaiting_arbitration, ladder_unit
-    from schemas.actions import (
-        Accept,
-        Assign,
-        DecideExtension,
-        Decline,
-        Dispatch,
-        Escalate,
-        Feedback,
-        RequestExtension,
-        Resolve,
-        Review,
-        ReviewDecision,
-        Urge,
-    )
-    from domain.ownership import SUPERVISOR
+    from domain.ownership import SUPERVISOR, awaiting_arbitration, ladder_unit
+    from schemas.actions import (Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback,
+                                 RequestExtension, Resolve, Review, ReviewDecision, Urge)
     from schemas.intake import Reporter
-    from schemas.issue import (
-        AssignmentStatus,
-        ContextRequest,
-        Extension,
-        IssueState,
-        IssueWorkflowInput,
-        Outcome,
-        Stage,
-    )
+    from schemas.issue import AssignmentStatus, ContextRequest, Extension, IssueState, IssueWorkflowInput, Outcome, Stage
     from schemas.principal import Role
     from workflows.common import LOCAL, deadline_at, forbidden, not_allowed, require_workflow_id
     from workflows.issue.clocks import Clocks
