@@ -173,6 +173,63 @@ def test_k8s_workloads_are_complete(secrets_dir):
     assert pdbs == {"api", "worker"}
 
 
+# ConfigMaps the manifests take settings from (envFrom), by the env file each is created from
+# (deploy/README.md: `kubectl create configmap NAME --from-env-file=FILE`).
+CONFIG_MAPS = {"whistle": DEPLOY / "whistle.env"}
+# Settings that name a file the process reads: the file must be in the container.
+FILE_SETTINGS = ("WHISTLE_JURISDICTION_FILE",)
+
+
+def container_env(c: dict) -> dict[str, str]:
+    """What a container's environment holds, as Kubernetes makes it: each envFrom ConfigMap in
+    turn (a later one wins), then `env` (its literal values; a secret's as `<secret>`)."""
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        env |= env_file(CONFIG_MAPS[source["configMapRef"]["name"]])
+    for e in c.get("env", []):
+        env[e["name"]] = e.get("value", "<secret>")
+    return env
+
+
+def readme_config_map_keys() -> dict[str, set[str]]:
+    """The keys of each ConfigMap deploy/README.md creates --from-file=KEY=…"""
+    text = (DEPLOY / "README.md").read_text()
+    made: dict[str, set[str]] = {}
+    for name, files in re.findall(r"kubectl create configmap (\S+)((?: --from-file=\S+)+)", text):
+        made[name] = {f.split("=")[1] for f in files.split()}
+    return made
+
+
+def test_k8s_every_file_a_setting_names_is_mounted():
+    """A container told WHISTLE_JURISDICTION_FILE=/etc/… (by its ConfigMap) has a volume mounted
+    over that path, from a ConfigMap key the install creates: else the command fails at start,
+    as the schedules Job did."""
+    made = readme_config_map_keys()
+    checked = []
+    for doc in manifests():
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        volumes = {v["name"]: v for v in doc["spec"]["template"]["spec"].get("volumes", [])}
+        for c in containers(doc):
+            env = container_env(c)
+            for name in FILE_SETTINGS:
+                path = env.get(name, "")
+                if not path.startswith("/"):
+                    continue
+                where = f"{doc['metadata']['name']}/{c['name']}: {name}={path}"
+                mounts = [m for m in c.get("volumeMounts", []) if path.startswith(m["mountPath"].rstrip("/") + "/")]
+                assert mounts, f"{where} is not mounted"
+                [mount] = mounts
+                volume = volumes[mount["name"]]
+                if "configMap" in volume:
+                    key = path[len(mount["mountPath"].rstrip("/")) + 1:]
+                    assert key in made.get(volume["configMap"]["name"], set()), f"{where}: no key {key} in ConfigMap {volume['configMap']['name']}"
+                checked.append(where)
+    containers_named = {w.split(":")[0] for w in checked}
+    assert {"whistle-api/api", "whistle-worker/worker", "whistle-migrate/migrate", "whistle-schedules/schedules",
+            "whistle-schedules/search-attributes"} <= containers_named, checked
+
+
 def test_temporal_chart_values_use_postgresql():
     values = yaml.safe_load((DEPLOY / "k8s" / "temporal-values.yaml").read_text())
     persistence = values["server"]["config"]["persistence"]
