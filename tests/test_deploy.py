@@ -5,6 +5,7 @@ kubernetes-validate wheel ships them) and carry probes, resources and the Secret
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -56,6 +57,48 @@ def test_the_image_copies_every_package():
     assert not missing, f"deploy/Dockerfile does not copy {sorted(missing)}"
 
 
+def dockerfile_copies() -> list[str]:
+    return [src for line in (DEPLOY / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+            for src in line.split()[1:-1]]
+
+
+def test_the_build_context_sends_no_key(tmp_path):
+    """The build context is the repository root: what .dockerignore lets through, as docker-py
+    (docker-compose's own builder) computes it, is what the Dockerfile copies, and no key,
+    virtual environment or bytecode, in a tree shaped like a developer's checkout."""
+    exe = docker_compose()
+    interpreter = Path(exe).read_text(errors="replace").splitlines()[0].removeprefix("#!").split()
+    if not interpreter or "python" not in interpreter[0]:
+        pytest.skip(f"{exe} is not docker-compose v1 (Python): no docker-py to ask")
+    for src in dockerfile_copies():
+        if src.endswith((".py", ".toml", ".md")):
+            (tmp_path / src).write_text("")
+        else:
+            (tmp_path / src / "__pycache__").mkdir(parents=True)
+            (tmp_path / src / "__init__.py").write_text("")
+            (tmp_path / src / "__pycache__" / "__init__.cpython-311.pyc").write_text("")
+    private = [".whistle/codec.key", ".whistle/actor.key", ".whistle/demo-keys.yaml", ".whistle/postgres/PG_VERSION",
+               "deploy/secrets/whistle.env", "deploy/secrets/principals.yaml", "deploy/secrets/api-keys.yaml",
+               ".venv/bin/python", ".venv/lib/python3.11/site-packages/x.py", ".git/config", "tests/test_x.py",
+               "bench/results/x.json", "whistle.egg-info/PKG-INFO", "docs/x.md"]
+    for name in private:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("secret")
+    (tmp_path / "deploy" / "Dockerfile").write_text((DEPLOY / "Dockerfile").read_text())
+    (tmp_path / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
+    script = ("import json, sys; from docker.utils.build import exclude_paths; "
+              "patterns = [l.strip() for l in open(sys.argv[1] + '/.dockerignore') if l.strip() and not l.startswith('#')]; "
+              "print(json.dumps(sorted(exclude_paths(sys.argv[1], patterns, dockerfile='deploy/Dockerfile'))))")
+    done = subprocess.run([*interpreter, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    sent = set(json.loads(done.stdout))
+    assert not sent & set(private), f"sent to the daemon: {sorted(sent & set(private))}"
+    assert not [p for p in sent if "__pycache__" in p or p.endswith(".pyc")]
+    for src in dockerfile_copies():
+        assert src in sent or any(p.startswith(src + "/") for p in sent), f"the Dockerfile copies {src}, .dockerignore leaves it out"
+    assert "deploy/Dockerfile" in sent
+
+
 def test_whistle_env_names_real_settings_and_no_secret():
     env = env_file(DEPLOY / "whistle.env")
     fields = {f"WHISTLE_{name.upper()}" for name in Settings.model_fields}
@@ -89,12 +132,17 @@ def test_secrets_init_makes_every_secret_once(secrets_dir, demo):
     assert env_file(secrets_dir / "whistle.env") == secret
 
 
-def compose_config(secrets_dir: Path | None) -> subprocess.CompletedProcess:
+def docker_compose() -> str:
     exe = shutil.which("docker-compose")
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have docker-compose (.ci/run installs it)")
         pytest.skip("docker-compose not installed (apt-get install docker-compose); CI installs it")
+    return exe
+
+
+def compose_config(secrets_dir: Path | None) -> subprocess.CompletedProcess:
+    exe = docker_compose()
     env = {**os.environ, "WHISTLE_SECRETS_DIR": str(secrets_dir or "/nonexistent")}
     return subprocess.run([exe, "-f", str(DEPLOY / "compose.yaml"), "config"], capture_output=True, text=True, env=env, timeout=60)
 
