@@ -12,7 +12,7 @@ import sys
 import uvicorn
 
 from tests.api_support import serve_api
-from whistle.dev import _EmbeddedServer
+from whistle.metrics import InLoopServer
 
 
 async def whistle(*args: str, key: str | None, url: str) -> tuple[int, str, str]:
@@ -30,7 +30,7 @@ async def served(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = InLoopServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)

@@ -79,14 +79,13 @@ def search_attributes(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> 
 def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the HTTP API against configured servers (deploy/whistle.env), or with --data-dir
     beside a running `whistle dev` (give it another WHISTLE_API_PORT)."""
-    import uvicorn
-
-    from api.app import app_from_settings
+    from api.app import serve
+    from whistle.process import run_until_signalled
 
     _join_dev_stack(data_dir)
     settings = load_settings(config)
     configure_logging(settings.log_format, settings.log_level)
-    uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)
+    run_until_signalled(lambda stop: serve(settings, stop))
 
 
 from whistle.cli_issues import app as issue_app
@@ -123,7 +122,8 @@ def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> No
     from whistle.schedules import SCHEDULE_ID, apply_schedules
 
     settings = client_settings(config, data_dir)
-    tz = load_jurisdiction(settings.jurisdiction_file).timezone
+    with refusals():
+        tz = load_jurisdiction(settings.jurisdiction_file).timezone
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue, tz))
     typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 {tz} on 1 January, April, July, October)")
     typer.echo(f"schedule whistle-monthly-briefing: applied (08:00 {tz} on the 1st of each month)")
@@ -266,16 +266,15 @@ def simulate(
 def migrate(config: ConfigOpt = None) -> None:
     """Apply the read model's pending migrations (WHISTLE_DATABASE_URL) and exit: the one-shot
     job of a deployment. Safe to run again, and beside running workers (an advisory lock)."""
-    import asyncpg
-
     from whistle.db.migrate import migrate as apply
+    from whistle.db.pool import connect
 
     settings = load_settings(config)
     if not settings.database_url:
         _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model")
 
     async def run() -> list[int]:
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await connect(settings.database_url)
         try:
             return await apply(conn)
         finally:
@@ -329,11 +328,21 @@ def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) ->
 
 
 def main() -> None:
+    from whistle.cli_common import refusal
+
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except Exception as exc:
+        # The one place a known refusal escaping any command (a jurisdiction file, a setting, a
+        # key, a taken port, a server that does not answer) becomes one line, not a traceback.
+        line = refusal(exc)
+        if line is None:
+            raise
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        code = 1
     # A process that made a Temporal client can abort while the interpreter finalizes, after the
     # command has done its work (the SDK's core threads outlive it: temporalio/sdk-python#300),
     # turning a success into SIGABRT. Everything is flushed and closed by now; leave directly.
