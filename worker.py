@@ -10,7 +10,7 @@ WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -70,8 +70,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {"max_cached_workflows": settings.max_cached_workflows}
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the worker until `stop` is set."""
+async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
+    """Run the worker until `stop` is set; `announce` is told where its metrics are."""
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
@@ -89,14 +89,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         endpoint = metrics.worker_endpoint(client, pool, worker)
         async with worker, metrics.serving(endpoint, settings.metrics_address, sdk) as url:
             log.info("worker.metrics", url=f"{url}/metrics")
+            if announce is not None:
+                announce(f"worker on task queue {settings.task_queue}; metrics {url}/metrics (/readyz, /livez)")
             await stop.wait()
         log.info("worker.stopped")
 
 
-def main() -> None:
+def main(announce: Callable[[str], None] | None = None) -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    run_until_signalled(lambda stop: serve(settings, stop))
+    run_until_signalled(lambda stop: serve(settings, stop, announce))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 
 import structlog
 import uvicorn
@@ -102,10 +103,11 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
     """`whistle api` until `stop` is set. What can refuse a start is checked first, before
     anything listens (settings, files, keys, both ports), then Temporal and the read model are
-    reached; the app serves on their client and pool, which it owns for its lifetime."""
+    reached; the app serves on their client and pool, which it owns for its lifetime. `announce`
+    is told where the API and its metrics are."""
     from whistle.codec import EncryptionCodec
     from whistle.db.pool import open_pool
     from whistle.jurisdiction import load_jurisdiction
@@ -131,6 +133,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         async with server.running() as serving:  # at the block's end: the requests in flight finish, then it closes
             url = f"http://{settings.host}:{settings.api_port}"
             log.info("api.started", url=url, metrics=f"{metrics_url}/metrics", temporal=client.service_client.config.target_host)
+            if announce is not None:
+                announce(f"API {url}   (OpenAPI {url}/docs); metrics {metrics_url}/metrics")
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()

@@ -175,10 +175,10 @@ def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
     assert listed.returncode == 0 and "hotline-SMOKE1" in listed.stdout and "+08:00" in listed.stdout, listed.stderr
     shown = whistle_cmd(data_dir, "issue", "show", "hotline-SMOKE1", "--api-key", keys["supervisor"])
     assert shown.returncode == 0 and json.loads(shown.stdout)["stage"] == "street"
-    # A second API joins the stack with --data-dir alone (its own port), and reads the same issue.
+    # A second API joins the stack with --data-dir and its own WHISTLE_API_PORT alone, as README
+    # says (its metrics on a free port, the stack's API holding the default), and reads the same issue.
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {
-        "WHISTLE_API_PORT": str(port), "WHISTLE_API_METRICS_ADDRESS": "127.0.0.1:0"}  # beside the first API on this host
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {"WHISTLE_API_PORT": str(port)}
     second = subprocess.Popen([*WHISTLE, "api", "--data-dir", str(data_dir)], env=env, cwd="/",
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

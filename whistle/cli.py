@@ -41,28 +41,32 @@ def dev(
         _fail(str(exc))
 
 
-def _join_dev_stack(data_dir: Path | None) -> None:
+def _join_dev_stack(data_dir: Path | None, metrics_setting: str):
     """With --data-dir, a worker or API joins the dev stack running there; settings given
-    explicitly (environment) still win."""
+    explicitly (environment) still win. The stack's own worker and API hold the default metrics
+    addresses: unless `metrics_setting` is set, this process serves its metrics on a free port.
+    Returns what prints (on stdout) where the process is, or None when it joins nothing."""
     if data_dir is None:
-        return
+        return None
     from whistle.stack import dev_stack_environment
 
     with refusals():
         for name, value in dev_stack_environment(data_dir).items():
             os.environ.setdefault(name, value)
+    os.environ.setdefault(metrics_setting, "127.0.0.1:0")
+    return lambda where: typer.echo(f"beside the whistle dev in {data_dir}: {where}")
 
 
 @app.command()
 def worker(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the worker against configured servers (deploy/whistle.env), or with --data-dir
-    beside a running `whistle dev`."""
+    beside a running `whistle dev` (its metrics on a free port, printed)."""
     if config is not None:
         os.environ["WHISTLE_CONFIG"] = str(config)
-    _join_dev_stack(data_dir)
+    announce = _join_dev_stack(data_dir, "WHISTLE_METRICS_ADDRESS")
     import worker as worker_module
 
-    worker_module.main()
+    worker_module.main(announce)
 
 
 @app.command("search-attributes")
@@ -78,14 +82,15 @@ def search_attributes(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> 
 @app.command()
 def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the HTTP API against configured servers (deploy/whistle.env), or with --data-dir
-    beside a running `whistle dev` (give it another WHISTLE_API_PORT)."""
+    beside a running `whistle dev` (give it another WHISTLE_API_PORT; its metrics on a free
+    port, printed)."""
     from api.app import serve
     from whistle.process import run_until_signalled
 
-    _join_dev_stack(data_dir)
+    announce = _join_dev_stack(data_dir, "WHISTLE_API_METRICS_ADDRESS")
     settings = load_settings(config)
     configure_logging(settings.log_format, settings.log_level)
-    run_until_signalled(lambda stop: serve(settings, stop))
+    run_until_signalled(lambda stop: serve(settings, stop, announce))
 
 
 from whistle.cli_issues import app as issue_app

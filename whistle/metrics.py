@@ -341,10 +341,12 @@ def split_address(address: str) -> tuple[str, int]:
 
 @contextlib.asynccontextmanager
 async def serving(app: Starlette, address: str, sdk: SdkMetrics | None = None) -> AsyncIterator[str]:
-    """Serve `app` on `address` for the block; yields its base URL."""
+    """Serve `app` on `address` for the block; yields its base URL (with the port the system
+    chose when `address` asks for port 0)."""
     host, port = split_address(address)
     server = InLoopServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
     async with server.running():
+        port = server.servers[0].sockets[0].getsockname()[1]
         drainer = asyncio.create_task(_drain_every_second(sdk)) if sdk is not None else None
         try:
             yield f"http://{host}:{port}"
