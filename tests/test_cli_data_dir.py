@@ -1,10 +1,12 @@
 """Commands find a `whistle dev` by its data directory alone (`--data-dir` or WHISTLE_DATA_DIR):
-a second `whistle worker` or `whistle api` joins it beside the stack's own (whose metrics ports
-are taken), on a free metrics port it prints. The data directory here holds the stack file `whistle dev` writes,
+`whistle migrate` its read model, `whistle actor sign` its actor key, and a second `whistle
+worker` or `whistle api` joins it beside the stack's own (whose metrics ports are taken), on a
+free metrics port it prints. The data directory here holds the stack file `whistle dev` writes,
 pointing at the session's Temporal dev server and a new read model."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_ACTOR_ENTRY, TEST_KEY_ENTRY, new_database
+from tests.conftest import TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEY_ENTRY, new_database
+from whistle.attest import HEADER
 from whistle.stack import DevStackFile, write_stack_file
 
 WHISTLE = [sys.executable, "-m", "whistle.cli"]
@@ -47,6 +50,24 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def whistle(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([*WHISTLE, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=clean_env(**env))
+
+
+def test_migrate_and_actor_sign_take_the_stack_from_the_data_directory(stack_dir, tmp_path):
+    applied = whistle("migrate", "--data-dir", str(stack_dir), cwd=tmp_path)
+    assert applied.returncode == 0 and "applied migrations" in applied.stdout, applied.stderr
+    again = whistle("migrate", cwd=tmp_path, WHISTLE_DATA_DIR=str(stack_dir))
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stderr
+
+    update = '{"actor":{"id":"g1","role":"grid","unit_id":"heping-a1-c1-g1"},"reason":"扰民"}'
+    sign = ("actor", "sign", "-w", "issue-hotline-X1", "--name", "escalate", "--input", update)
+    signed = whistle(*sign, "--data-dir", str(stack_dir), cwd=tmp_path)
+    assert signed.returncode == 0, signed.stderr
+    assert signed.stdout.strip() == f"{HEADER}={json.dumps(TEST_ACTOR_KEYS.sign('issue-hotline-X1', 'escalate', [json.loads(update)]))}"
+    assert whistle(*sign, cwd=tmp_path, WHISTLE_DATA_DIR=str(stack_dir)).stdout == signed.stdout
+    # Without a stack or a key: one line that says where a key comes from.
+    none = whistle(*sign, cwd=tmp_path)
+    assert none.returncode == 1 and len(none.stderr.strip().splitlines()) == 1
+    assert "no actor key" in none.stderr and "--data-dir" in none.stderr
 
 
 def free_port() -> int:

@@ -268,15 +268,16 @@ def simulate(
 
 
 @app.command()
-def migrate(config: ConfigOpt = None) -> None:
-    """Apply the read model's pending migrations (WHISTLE_DATABASE_URL) and exit: the one-shot
-    job of a deployment. Safe to run again, and beside running workers (an advisory lock)."""
+def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply the read model's pending migrations (WHISTLE_DATABASE_URL, or the read model of the
+    `whistle dev` in --data-dir) and exit: the one-shot job of a deployment. Safe to run again,
+    and beside running workers (an advisory lock)."""
     from whistle.db.migrate import migrate as apply
     from whistle.db.pool import connect
 
-    settings = load_settings(config)
+    settings = client_settings(config, data_dir)
     if not settings.database_url:
-        _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model")
+        _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model (or give --data-dir of a running whistle dev)")
 
     async def run() -> list[int]:
         conn = await connect(settings.database_url)
@@ -373,19 +374,22 @@ def actor_sign(
     name: Annotated[str, typer.Option("--name", help="the update, e.g. urge")],
     input: Annotated[str, typer.Option("--input", "-i", help="the update's input: one JSON object")],
     config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Print the `--headers` value that attests this update's actor (needs WHISTLE_ACTOR_KEYS or
-    WHISTLE_ACTOR_KEY_FILE): `temporal workflow update execute -w ID --name N --input "$IN"
+    WHISTLE_ACTOR_KEY_FILE, or the actor key of the `whistle dev` in --data-dir):
+    `temporal workflow update execute -w ID --name N --input "$IN"
     --headers "$(whistle actor sign -w ID --name N --input "$IN")"`."""
     import json
 
     from whistle.attest import HEADER
 
+    settings = client_settings(config, data_dir)
     try:
-        keys = load_settings(config).actor_key_ring()
+        keys = settings.actor_key_ring()
         data = json.loads(input)
     except ValueError as exc:  # no key, a bad key, input that is not JSON
-        _fail(str(exc))
+        _fail(f"{exc}, or give --data-dir of a running whistle dev" if str(exc).startswith("no actor key") else str(exc))
     typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")
 
 
