@@ -70,6 +70,24 @@ def test_migrate_and_actor_sign_take_the_stack_from_the_data_directory(stack_dir
     assert "no actor key" in none.stderr and "--data-dir" in none.stderr
 
 
+async def test_schedules_apply_says_of_every_schedule_what_it_did(stack_dir, tmp_path, dev_env):
+    from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID
+
+    said = []
+    for _ in range(2):
+        applied = whistle("schedules", "apply", "--data-dir", str(stack_dir), cwd=tmp_path)
+        assert applied.returncode == 0, applied.stderr
+        said.append({line.split(": ")[0].removeprefix("schedule "): line.split(": ")[1].split(" (")[0]
+                     for line in applied.stdout.splitlines()})
+    try:
+        # The stack's task queue is new to the server: both are created or changed, then left alone.
+        assert set(said[0]) == {SCHEDULE_ID, BRIEFING_SCHEDULE_ID} and set(said[0].values()) <= {"created", "updated"}, said
+        assert said[1] == {SCHEDULE_ID: "unchanged", BRIEFING_SCHEDULE_ID: "unchanged"}, said
+    finally:
+        for schedule_id in (SCHEDULE_ID, BRIEFING_SCHEDULE_ID):
+            await dev_env.client.get_schedule_handle(schedule_id).delete()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

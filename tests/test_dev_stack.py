@@ -161,9 +161,11 @@ def whistle_cmd(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
     stack = json.loads((data_dir / "stack.json").read_text())
     assert stack["temporal_address"] == f"127.0.0.1:{ports['temporal']}" and stack["api_url"] == f"http://127.0.0.1:{ports['api']}"
-    for _ in range(2):  # `whistle dev` applied it; applying it again changes nothing
+    for _ in range(2):  # `whistle dev` applied them; applying them again changes nothing, and says so of each
         applied = whistle_cmd(data_dir, "schedules", "apply")
-        assert applied.returncode == 0 and "whistle-quarterly: unchanged" in applied.stdout, applied.stderr
+        assert applied.returncode == 0, applied.stderr
+        assert [line.split(" (")[0] for line in applied.stdout.splitlines()] == [
+            "schedule whistle-quarterly: unchanged", "schedule whistle-monthly-briefing: unchanged"], applied.stdout
     added = whistle_cmd(data_dir, "search-attributes")
     assert added.returncode == 0 and "already registered" in added.stdout, added.stderr
     # No list is published on a fresh stack: one line that says what would publish one.

@@ -121,17 +121,19 @@ def _with_client(settings, fn, keyring: bool = True):
 
 @schedules_app.command("apply")
 def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Create the quarterly Schedule, or update it to this version's definition (idempotent:
-    "unchanged" when it already is)."""
+    """Create the Schedules (quarterly, monthly briefing), or update them to this version's
+    definitions; says of each what it did: created, updated, or unchanged when it already is."""
     from whistle.jurisdiction import load_jurisdiction
-    from whistle.schedules import SCHEDULE_ID, apply_schedules
+    from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules
 
     settings = client_settings(config, data_dir)
     with refusals():
         tz = load_jurisdiction(settings.jurisdiction_file).timezone
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue, tz))
-    typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 {tz} on 1 January, April, July, October)")
-    typer.echo(f"schedule whistle-monthly-briefing: applied (08:00 {tz} on the 1st of each month)")
+    when = {SCHEDULE_ID: f"09:00 {tz} on 1 January, April, July, October",
+            BRIEFING_SCHEDULE_ID: f"08:00 {tz} on the 1st of each month"}
+    for schedule_id, what in done.items():
+        typer.echo(f"schedule {schedule_id}: {what} ({when[schedule_id]})")
 
 
 @schedules_app.command("backfill")
