@@ -1,7 +1,7 @@
 """What stops a command is said in one line on stderr with exit code 1, never a traceback:
 a missing, malformed or invalid jurisdiction file (`whistle worker`, `whistle api`, `whistle
 schedules apply`), a bad setting, a taken port (named by its setting), a Temporal or a read
-model that does not answer. Each case runs the real command; all of them at once."""
+model that does not answer, a backfill of a quarter that has not ended. Each case runs the real command; all of them at once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from schemas.period import next_quarter, previous_quarter, quarter_of
 from whistle.codec import Keyring
 
 WHISTLE = [sys.executable, "-m", "whistle.cli"]
@@ -77,6 +79,7 @@ def test_a_bad_jurisdiction_file_stops_worker_api_and_schedules_in_one_line(tmp_
 
 
 def test_settings_ports_and_servers_that_stop_a_start_are_one_line(tmp_path, configured):
+    now = quarter_of(datetime.now(UTC))
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -91,6 +94,9 @@ def test_settings_ports_and_servers_that_stop_a_start_are_one_line(tmp_path, con
             "schedules, no Temporal": (["schedules", "apply"], configured),
             "migrate, no read model": (["migrate"], configured),
             "no codec key file": (["api"], configured | {"WHISTLE_CODEC_KEYS": "", "WHISTLE_CODEC_KEY_FILE": str(tmp_path / "none.key")}),
+            # Refused before Temporal is reached (it is not here): nothing starts for it.
+            "backfill, quarter running": (["schedules", "backfill", "--from", previous_quarter(now), "--to", now], configured),
+            "backfill, quarter to come": (["schedules", "backfill", "--from", next_quarter(now), "--to", next_quarter(now)], configured),
         }
         results = run_all(cases, tmp_path)
     temporal = configured["WHISTLE_TEMPORAL_ADDRESS"]
@@ -105,3 +111,5 @@ def test_settings_ports_and_servers_that_stop_a_start_are_one_line(tmp_path, con
                     "cannot reach the read model (PostgreSQL at WHISTLE_DATABASE_URL=postgresql://whistle@127.0.0.1:")
     assert "secret-pw" not in results["migrate, no read model"].stderr
     assert_one_line("no codec key file", results["no codec key file"], "none.key")
+    assert_one_line("backfill, quarter running", results["backfill, quarter running"], f"{now} has not ended")
+    assert_one_line("backfill, quarter to come", results["backfill, quarter to come"], f"{next_quarter(now)} has not ended")

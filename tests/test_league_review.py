@@ -214,6 +214,13 @@ async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):
     client = dev_env.client
     async with issue_worker(client, demo, pool) as tq:
         await apply_schedules(client, tq)
+        # A quarter not yet ended is refused, and nothing starts for it (none of the range): on a
+        # 24 November, that year's Q4 (and the next year's Q1) are still to come.
+        today = datetime(2019, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        for first, last in (("2019Q4", "2019Q4"), ("2019Q3", "2020Q1")):
+            with pytest.raises(ValueError, match="2019Q4 has not ended"):
+                await backfill(client, first, last, now=today)
+        assert not [w async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2019' OR WorkflowId STARTS_WITH 'evaluation-2020'")]
         assert await backfill(client, "2025Q1", "2025Q2") == ["2025Q1", "2025Q2"]
         wanted = {"evaluation-2025Q1", "league-2025Q1", "evaluation-2025Q2", "league-2025Q2"}
         for _ in range(100):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, refusals
+from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, jurisdiction_zone, refusals
 from whistle.cli_common import fail as _fail
 from whistle.config import load_settings
 from whistle.logging import configure_logging
@@ -143,10 +144,14 @@ def schedules_backfill(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Run the quarterly workflows for past quarters (those already run are left as they are)."""
-    from whistle.schedules import backfill
+    """Run the quarterly workflows for past quarters (those already run are left as they are);
+    a quarter that has not ended is refused."""
+    from whistle.jurisdiction import load_jurisdiction
+    from whistle.schedules import backfill, quarter_range, refuse_unended
 
     settings = client_settings(config, data_dir)
+    with refusals():  # before reaching Temporal: nothing starts for a quarter still running
+        refuse_unended(quarter_range(from_, to), load_jurisdiction(settings.jurisdiction_file).timezone)
     quarters = _with_client(settings, lambda c: backfill(c, from_, to))
     typer.echo(f"backfilled: {', '.join(quarters)}")
 
@@ -165,6 +170,37 @@ league_app = typer.Typer(no_args_is_help=True, help="The red/black list.")
 app.add_typer(league_app, name="league")
 
 
+def not_published_why(period: str, progress: dict | None, tz, now: datetime | None = None) -> str:
+    """Why a period has no published list, from where the API says it stands (its evaluation
+    rounds, a draft under review): what is under way and when the list is expected, or, for a
+    period that has ended with nothing started, how to start it."""
+    from schemas.period import is_quarter, period_bounds
+    from whistle.cli_common import local_time
+    from whistle.schedules import fire_time
+
+    progress = progress if isinstance(progress, dict) else {}
+    rounds = {r["quarter"]: r for r in progress.get("rounds") or []}
+    last = period if is_quarter(period) else f"{period}Q4"  # the year-end list follows its fourth round
+    when = lambda iso: local_time(iso, tz).replace("T", " ")  # noqa: E731
+    if progress.get("draft"):
+        return (f"draft {progress['draft']} awaits the supervisor's review (approve or send back: "
+                f"POST /v1/league/{period}/review); it is published when approved, or by league.on_no_answer")
+    under_way = [r for r in rounds.values() if r["status"] == "open"]
+    if under_way:
+        closing = max(r["closes_at"] for r in under_way)
+        return (f"the reverse-evaluation round {', '.join(r['quarter'] for r in under_way)} is under way and closes "
+                f"{when(closing)}: the list is computed then and published once the supervisor approves the draft")
+    if last in rounds:
+        return f"the evaluation round {last} closed {when(rounds[last]['closed_at'] or rounds[last]['closes_at'])}: the list is being computed"
+    _, end = period_bounds(period, tz.key)
+    if end > (now or datetime.now(tz)):
+        return (f"{period} ends {end:%Y-%m-%d %H:%M}; the quarterly schedule starts {last}'s reverse-evaluation round at "
+                f"{fire_time(last, tz.key):%Y-%m-%d %H:%M} ({tz.key}), and the list is published after that round closes "
+                f"and the supervisor approves it")
+    return (f"{last}'s reverse-evaluation round has not run: the quarterly schedule starts it when the next quarter "
+            f"begins; run `whistle schedules backfill --from {last} --to {last}`")
+
+
 @league_app.command("show")
 def league_show(
     period: Annotated[str, typer.Argument(help="a quarter (2026Q3) or a year (2026)")],
@@ -176,16 +212,9 @@ def league_show(
 
     from whistle.cli_issues import _call
 
-    from schemas.period import is_quarter
-
-    if is_quarter(period):
-        why = (f"it is computed after the quarter's reverse-evaluation round closes, which the quarterly schedule starts "
-               f"when the next quarter begins (09:00 on its first day, the jurisdiction's time); for a quarter that has ended, run "
-               f"`whistle schedules backfill --from {period} --to {period}`")
-    else:
-        why = (f"the year-end list is computed with the fourth quarter's, when {period}Q4's evaluation round closes; "
-               f"for a year that has ended, run `whistle schedules backfill --from {period}Q4 --to {period}Q4`")
-    explain = {404: f"no red/black list is published for {period} yet: {why}"}
+    settings = client_settings(None, data_dir)
+    explain = {404: lambda body: f"no red/black list is published for {period} yet: "
+                                 f"{not_published_why(period, body.get('detail'), jurisdiction_zone(settings))}"}
     t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
     console = _console()
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):

@@ -130,10 +130,26 @@ def quarter_range(first: str, last: str) -> list[str]:
     return out
 
 
-async def backfill(client: Client, first: str, last: str) -> list[str]:
+def refuse_unended(quarters: list[str], time_zone: str = DEFAULT_TIMEZONE, now: datetime | None = None) -> None:
+    """Only a quarter that has ended can be run: its evaluation round rates what it held. A
+    quarter still running (or to come) is refused, saying when the schedule runs it."""
+    now = now or datetime.now(ZoneInfo(time_zone))
+    for quarter in quarters:
+        _, end = period_bounds(quarter, time_zone)
+        if end > now:
+            raise ValueError(
+                f"{quarter} has not ended (it ends {end:%Y-%m-%d %H:%M} {time_zone}): backfill runs only quarters that "
+                f"have ended; the quarterly schedule starts its round at {fire_time(quarter, time_zone):%Y-%m-%d %H:%M}"
+            )
+
+
+async def backfill(client: Client, first: str, last: str, now: datetime | None = None) -> list[str]:
+    """Run the quarterly workflows for the quarters from `first` to `last`, all of which must
+    have ended by `now` (default: now)."""
     quarters = quarter_range(first, last)
     handle = client.get_schedule_handle(SCHEDULE_ID)
     tz = (await handle.describe()).schedule.spec.time_zone_name or DEFAULT_TIMEZONE  # as it was applied
+    refuse_unended(quarters, tz, now)
     await handle.backfill(*[
         ScheduleBackfill(start_at=fire_time(q, tz) - timedelta(seconds=1), end_at=fire_time(q, tz) + timedelta(seconds=1),
                          overlap=ScheduleOverlapPolicy.ALLOW_ALL)
