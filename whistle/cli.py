@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -210,8 +211,11 @@ def league_show(
     """Print a published red/black list (GET /v1/league/PERIOD)."""
     from rich.table import Table
 
+    from schemas.period import PERIOD_PATTERN
     from whistle.cli_issues import _call
 
+    if not re.fullmatch(PERIOD_PATTERN, period):
+        _fail(f"PERIOD is a quarter (2026Q3) or a year (2026), not {period!r}")
     settings = client_settings(None, data_dir)
     explain = {404: lambda body: f"no red/black list is published for {period} yet: "
                                  f"{not_published_why(period, body.get('detail'), jurisdiction_zone(settings))}"}

@@ -63,9 +63,20 @@ def _call(method: str, path: str, url: str | None, key: str | None, data_dir: Pa
             fail(said(data if isinstance(data, dict) else {}) if callable(said) else said)
         reason = data.get("error", response.reason_phrase) if isinstance(data, dict) else response.reason_phrase
         detail = data.get("detail") if isinstance(data, dict) else None
-        typer.secho(f"error {response.status_code}: {reason}" + (f"\n{json.dumps(detail, ensure_ascii=False, indent=2)}" if detail else ""), fg=typer.colors.RED, err=True)
+        typer.secho(f"error {response.status_code}: {reason}" + (f": {_in_one_line(detail)}" if detail else ""), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     return data
+
+
+def _in_one_line(detail: object) -> str:
+    """An API error's detail in one line: each invalid field with its message (a 422), or the
+    detail's keys and values."""
+    if isinstance(detail, list) and all(isinstance(d, dict) and "message" in d for d in detail):
+        return "; ".join(f"{d['field']}: {d['message']}" if d.get("field") else d["message"] for d in detail)
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}" for k, v in detail.items())
+    text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+    return " ".join(text.split())
 
 
 def _print(data: object, data_dir: Path | None) -> None:
