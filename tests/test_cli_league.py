@@ -53,3 +53,18 @@ async def test_league_show_says_where_an_unpublished_period_stands(dev_env, demo
     err = said[to_come][2]
     assert f"{to_come} ends" in err and "starts" in err and "backfill" not in err, err
     assert "whistle schedules backfill --from 2001Q1 --to 2001Q1" in said[never_run][2]
+
+
+def test_a_year_without_its_list_names_the_rounds_it_waits_for():
+    from whistle.cli import not_published_why
+
+    tz = ZoneInfo("Asia/Shanghai")
+    closed = lambda q: {"quarter": q, "status": "closed", "opened_at": "2025-04-01T01:00:00+00:00",  # noqa: E731
+                        "closes_at": "2025-04-15T16:00:00+00:00", "closed_at": "2025-04-15T16:00:00+00:00"}
+    said = not_published_why("2025", {"rounds": [closed("2025Q1"), closed("2025Q3")], "draft": None}, tz,
+                             now=datetime(2026, 11, 24, tzinfo=tz))
+    assert said.startswith("the reverse-evaluation rounds of 2025Q2, 2025Q4 have not run") and "--from 2025Q2 --to 2025Q4" in said
+    said = not_published_why("2025", {"rounds": [closed(f"2025Q{n}") for n in range(1, 5)], "draft": None}, tz)
+    assert "2025Q4 closed 2025-04-16 00:00:00+08:00" in said and "being computed" in said and "backfill" not in said
+    said = not_published_why("2025", {"rounds": [closed(f"2025Q{n}") for n in range(1, 5)], "draft": 2}, tz)
+    assert said.startswith("draft 2 awaits the supervisor's review")

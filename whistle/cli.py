@@ -175,7 +175,7 @@ def not_published_why(period: str, progress: dict | None, tz, now: datetime | No
     """Why a period has no published list, from where the API says it stands (its evaluation
     rounds, a draft under review): what is under way and when the list is expected, or, for a
     period that has ended with nothing started, how to start it."""
-    from schemas.period import is_quarter, period_bounds
+    from schemas.period import is_quarter, period_bounds, quarters_of_year
     from whistle.cli_common import local_time
     from whistle.schedules import fire_time
 
@@ -191,15 +191,17 @@ def not_published_why(period: str, progress: dict | None, tz, now: datetime | No
         closing = max(r["closes_at"] for r in under_way)
         return (f"the reverse-evaluation round {', '.join(r['quarter'] for r in under_way)} is under way and closes "
                 f"{when(closing)}: the list is computed then and published once the supervisor approves the draft")
-    if last in rounds:
+    missing = [q for q in ([period] if is_quarter(period) else quarters_of_year(int(period))) if q not in rounds]
+    if not missing:
         return f"the evaluation round {last} closed {when(rounds[last]['closed_at'] or rounds[last]['closes_at'])}: the list is being computed"
     _, end = period_bounds(period, tz.key)
     if end > (now or datetime.now(tz)):
         return (f"{period} ends {end:%Y-%m-%d %H:%M}; the quarterly schedule starts {last}'s reverse-evaluation round at "
                 f"{fire_time(last, tz.key):%Y-%m-%d %H:%M} ({tz.key}), and the list is published after that round closes "
                 f"and the supervisor approves it")
-    return (f"{last}'s reverse-evaluation round has not run: the quarterly schedule starts it when the next quarter "
-            f"begins; run `whistle schedules backfill --from {last} --to {last}`")
+    rounds_of = f"round of {missing[0]} has" if len(missing) == 1 else f"rounds of {', '.join(missing)} have"
+    return (f"the reverse-evaluation {rounds_of} not run (the quarterly schedule starts a quarter's when the "
+            f"next begins): run `whistle schedules backfill --from {missing[0]} --to {missing[-1]}`")
 
 
 @league_app.command("show")
