@@ -10,8 +10,7 @@ WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from whistle.config import Settings, load_settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.logging import LogContextInterceptor, configure_logging
+from whistle.process import ensure_free, run_until_signalled
 from whistle.attest import attested
 from whistle.temporal import connect_settings
 from workflows.briefing import MonthlyBriefingWorkflow
@@ -70,11 +70,12 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     return {"max_cached_workflows": settings.max_cached_workflows}
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the worker until `stop` is set."""
+async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
+    """Run the worker until `stop` is set; `announce` is told where its metrics are."""
     if not settings.database_url:
         raise SystemExit("WHISTLE_DATABASE_URL is not set: the worker needs the read model")
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
+    ensure_free(*metrics.split_address(settings.metrics_address), "WHISTLE_METRICS_ADDRESS")
     sdk = metrics.install_sdk_metrics(metrics.WORKER)  # before the client: it keeps its runtime
     tracing.configure_tracing("whistle-worker")  # before the client too: it takes the interceptor then
     client = await connect_settings(settings)
@@ -88,22 +89,16 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         endpoint = metrics.worker_endpoint(client, pool, worker)
         async with worker, metrics.serving(endpoint, settings.metrics_address, sdk) as url:
             log.info("worker.metrics", url=f"{url}/metrics")
+            if announce is not None:
+                announce(f"worker on task queue {settings.task_queue}; metrics {url}/metrics (/readyz, /livez)")
             await stop.wait()
         log.info("worker.stopped")
 
 
-def main() -> None:
+def main(announce: Callable[[str], None] | None = None) -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    asyncio.run(run())
+    run_until_signalled(lambda stop: serve(settings, stop, announce))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import Callable
+
+import structlog
+import uvicorn
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,6 +20,8 @@ from api.deps import Deps
 from api.guard import BodyLimit, NoNul, RateLimits
 from whistle import health, metrics, tracing
 from whistle.config import Settings
+
+log = structlog.get_logger("whistle.api")
 
 DESCRIPTION = """Intake and actions of the whistle-and-report (吹哨报到) issue workflows.
 Authenticate with `X-API-Key`. Errors: 400/422 invalid input, 401 no or bad key, 403 not allowed
@@ -98,11 +103,15 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
     )
 
 
-def app_from_settings(settings: Settings) -> FastAPI:
-    """`whistle api`: the app owns its Temporal client and its pool for its lifetime."""
+async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
+    """`whistle api` until `stop` is set. What can refuse a start is checked first, before
+    anything listens (settings, files, keys, both ports), then Temporal and the read model are
+    reached; the app serves on their client and pool, which it owns for its lifetime. `announce`
+    is told where the API and its metrics are."""
     from whistle.codec import EncryptionCodec
     from whistle.db.pool import open_pool
     from whistle.jurisdiction import load_jurisdiction
+    from whistle.process import ensure_free
     from whistle.temporal import connect_settings
 
     if not settings.database_url:
@@ -112,15 +121,21 @@ def app_from_settings(settings: Settings) -> FastAPI:
     jurisdiction = load_jurisdiction(settings.jurisdiction_file)
     keyring = settings.keyring()
     settings.actor_key_ring()  # fail at start, not at the first action
+    ensure_free(settings.host, settings.api_port, "WHISTLE_API_PORT")
+    ensure_free(*metrics.split_address(settings.api_metrics_address), "WHISTLE_API_METRICS_ADDRESS")
+    sdk = metrics.install_sdk_metrics(metrics.API)  # before the client: its temporal_* series
     tracing.configure_tracing("whistle-api")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sdk = metrics.install_sdk_metrics(metrics.API)  # the client's temporal_* series
-        client = await connect_settings(settings)
-        async with open_pool(settings.database_url) as pool, \
-                metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk):
-            app.state.deps = build_deps(settings, client, pool, jurisdiction)
-            yield
-
-    return create_app(None, settings, lifespan=lifespan, codec=EncryptionCodec(keyring))  # type: ignore[arg-type]
+    client = await connect_settings(settings)
+    async with open_pool(settings.database_url) as pool, \
+            metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk) as metrics_url:
+        app = create_app(build_deps(settings, client, pool, jurisdiction), settings, codec=EncryptionCodec(keyring))
+        server = metrics.InLoopServer(uvicorn.Config(app, host=settings.host, port=settings.api_port, log_config=None, lifespan="off"))
+        async with server.running() as serving:  # at the block's end: the requests in flight finish, then it closes
+            url = f"http://{settings.host}:{settings.api_port}"
+            log.info("api.started", url=url, metrics=f"{metrics_url}/metrics", temporal=client.service_client.config.target_host)
+            if announce is not None:
+                announce(f"API {url}   (OpenAPI {url}/docs); metrics {metrics_url}/metrics")
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+    log.info("api.stopped")

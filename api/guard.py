@@ -7,9 +7,11 @@ import math
 import time
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from limits import parse
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -18,19 +20,31 @@ from schemas.principal import Principal, Role
 from whistle.principals import PrincipalStore
 
 API_KEY_HEADER = "X-API-Key"
+log = structlog.get_logger("whistle.api")
 
 
 class RateLimits:
     """Per API key, per client address, and per address for failed keys: moving window, in the
     `limits` storage named by WHISTLE_RATE_LIMIT_STORAGE (memory:// by default: per process; a
-    shared store such as redis://host:6379 makes every replica count together)."""
+    shared store such as redis://host:6379 makes every replica count together).
+
+    A shared store that does not answer does not take the API down with it: the request is
+    served uncounted, and the outage is logged (once a minute while it lasts)."""
 
     def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage))
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage, wrap_exceptions=True))
         self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
+        self._said_down_at = -math.inf
 
     def _hit(self, item, kind: str, who: str, what: str) -> None:
-        if not self.limiter.hit(item, kind, who):
+        try:
+            allowed = self.limiter.hit(item, kind, who)
+        except StorageError as exc:
+            if time.monotonic() - self._said_down_at >= 60:
+                self._said_down_at = time.monotonic()
+                log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()), served="uncounted")
+            return
+        if not allowed:
             reset = self.limiter.get_window_stats(item, kind, who).reset_time
             wait = max(1, math.ceil(reset - time.time()))
             raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})

@@ -18,7 +18,7 @@ from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
 from schemas.base import DEFAULT_TIMEZONE
 from schemas.league import INSUFFICIENT, LeagueState, PublishedLeague, ReviewDraft
-from schemas.period import PERIOD_PATTERN
+from schemas.period import PERIOD_PATTERN, parse_period, quarters_of_year
 from schemas.principal import Principal, Role
 from whistle.db import queries
 
@@ -90,10 +90,25 @@ async def table_of(pool, period: str, drafts: bool = False) -> dict[str, Any] | 
     }
 
 
+async def progress_of(pool, period: str) -> dict[str, Any]:
+    """Where a period with no published list stands: the evaluation rounds it needs that have
+    opened (each open or closed, and when it closes), and the draft awaiting review, if any."""
+    year, quarter = parse_period(period)
+    async with pool.acquire() as conn:
+        rounds = await conn.fetch(queries.SELECT_ROUNDS, [period] if quarter else quarters_of_year(year))
+        publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {
+        "rounds": [{"quarter": r["quarter"], "status": r["status"], "opened_at": iso(r["opened_at"]),
+                    "closes_at": iso(r["closes_at"]), "closed_at": iso(r["closed_at"])} for r in rounds],
+        "draft": publication["draft"] if publication is not None else None,
+    }
+
+
 async def load_table(request: Request, period: str, drafts: bool = False) -> dict[str, Any]:
     table = await table_of(request.app.state.deps.pool, period, drafts)
     if table is None:
-        raise ApiError(404, f"no published red/black list for {period}")
+        raise ApiError(404, f"no published red/black list for {period}", await progress_of(request.app.state.deps.pool, period))
     return table
 
 

@@ -12,7 +12,7 @@ import sys
 import uvicorn
 
 from tests.api_support import serve_api
-from whistle.dev import _EmbeddedServer
+from whistle.metrics import InLoopServer
 
 
 async def whistle(*args: str, key: str | None, url: str) -> tuple[int, str, str]:
@@ -30,7 +30,7 @@ async def served(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = InLoopServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
@@ -96,3 +96,18 @@ async def test_act_sends_an_idempotency_key_so_running_it_again_acts_once(dev_en
         code, out, err = await whistle("issue", "act", "hotline-cli-idem", "urge", "-d", '{"note": "再催"}',
                                        key="key-supervisor", url=url)  # a new command, a new key
         assert code == 0 and json.loads(out[out.index("{"):])["urges"] == 2, err
+
+
+async def test_a_refusal_is_one_line_with_each_field_and_its_reason(dev_env, demo, pool):
+    async with serve_api(dev_env, demo, pool) as api, served(api.app) as url:
+        said = await asyncio.gather(
+            whistle("issue", "submit", "--category", "nope", "--description", "x", "--reference", "cli-422",
+                    "--grid", "heping-a1-c1-g1", key="key-hotline-12345", url=url),
+            whistle("issue", "act", "hotline-none", "resolve", "-d", '{"summary": 5}', key="key-grid-heping-a1-c1-g1", url=url),
+            whistle("league", "show", "garbage", key=None, url=url),
+        )
+    for code, _, err in said:
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert said[0][2].strip() == "error 422: invalid input: category: unknown category 'nope'"
+    assert said[1][2].strip() == "error 422: invalid input: summary: Input should be a valid string"
+    assert said[2][2].strip() == "error: PERIOD is a quarter (2026Q3) or a year (2026), not 'garbage'"

@@ -161,9 +161,11 @@ def whistle_cmd(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
     stack = json.loads((data_dir / "stack.json").read_text())
     assert stack["temporal_address"] == f"127.0.0.1:{ports['temporal']}" and stack["api_url"] == f"http://127.0.0.1:{ports['api']}"
-    for _ in range(2):  # `whistle dev` applied it; applying it again changes nothing
+    for _ in range(2):  # `whistle dev` applied them; applying them again changes nothing, and says so of each
         applied = whistle_cmd(data_dir, "schedules", "apply")
-        assert applied.returncode == 0 and "whistle-quarterly: unchanged" in applied.stdout, applied.stderr
+        assert applied.returncode == 0, applied.stderr
+        assert [line.split(" (")[0] for line in applied.stdout.splitlines()] == [
+            "schedule whistle-quarterly: unchanged", "schedule whistle-monthly-briefing: unchanged"], applied.stdout
     added = whistle_cmd(data_dir, "search-attributes")
     assert added.returncode == 0 and "already registered" in added.stdout, added.stderr
     # No list is published on a fresh stack: one line that says what would publish one.
@@ -175,10 +177,10 @@ def commands_find_the_stack(data_dir: Path, ports: dict[str, int]) -> None:
     assert listed.returncode == 0 and "hotline-SMOKE1" in listed.stdout and "+08:00" in listed.stdout, listed.stderr
     shown = whistle_cmd(data_dir, "issue", "show", "hotline-SMOKE1", "--api-key", keys["supervisor"])
     assert shown.returncode == 0 and json.loads(shown.stdout)["stage"] == "street"
-    # A second API joins the stack with --data-dir alone (its own port), and reads the same issue.
+    # A second API joins the stack with --data-dir and its own WHISTLE_API_PORT alone, as README
+    # says (its metrics on a free port, the stack's API holding the default), and reads the same issue.
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {
-        "WHISTLE_API_PORT": str(port), "WHISTLE_API_METRICS_ADDRESS": "127.0.0.1:0"}  # beside the first API on this host
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {"WHISTLE_API_PORT": str(port)}
     second = subprocess.Popen([*WHISTLE, "api", "--data-dir", str(data_dir)], env=env, cwd="/",
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -17,7 +17,7 @@ from schemas.period import quarter_of
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
 from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
-from whistle.schedules import SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
+from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
 
@@ -179,11 +179,18 @@ async def test_rating_route_and_league_routes(dev_env, demo, pool):
 
 async def test_schedule_apply_is_idempotent_and_fires_each_quarter(dev_env):
     client = dev_env.client
-    assert await apply_schedules(client, "whistle-test-schedules") in ("created", "updated", "unchanged")
-    assert await apply_schedules(client, "whistle-test-schedules") == "unchanged"
-    assert await apply_schedules(client, "whistle-test-schedules-2") == "updated"  # another definition
-    assert await apply_schedules(client, "whistle-test-schedules") == "updated"
-    assert await apply_schedules(client, "whistle-test-schedules") == "unchanged"
+    both = {SCHEDULE_ID, BRIEFING_SCHEDULE_ID}
+
+    async def apply(task_queue: str, *zone: str) -> set[str]:
+        done = await apply_schedules(client, task_queue, *zone)
+        assert set(done) == both  # every schedule says what was done to it
+        return set(done.values())
+
+    assert await apply("whistle-test-schedules") <= {"created", "updated", "unchanged"}
+    assert await apply("whistle-test-schedules") == {"unchanged"}  # the monthly briefing's too
+    assert await apply("whistle-test-schedules-2") == {"updated"}  # another definition
+    assert await apply("whistle-test-schedules") == {"updated"}
+    assert await apply("whistle-test-schedules") == {"unchanged"}
     described = await client.get_schedule_handle(SCHEDULE_ID).describe()
     spec = described.schedule.spec
     assert spec.time_zone_name == "Asia/Shanghai"
@@ -196,17 +203,24 @@ async def test_schedule_apply_is_idempotent_and_fires_each_quarter(dev_env):
     with pytest.raises(ValueError):
         quarter_range("2026Q3", "2026Q1")
     # Another jurisdiction's time zone: 09:00 there, and a changed definition.
-    assert await apply_schedules(client, "whistle-test-schedules", "Asia/Urumqi") == "updated"
+    assert await apply("whistle-test-schedules", "Asia/Urumqi") == {"updated"}
     spec = (await client.get_schedule_handle(SCHEDULE_ID).describe()).schedule.spec
     assert spec.time_zone_name == "Asia/Urumqi"
     assert fire_time("2026Q3", "Asia/Urumqi") == datetime(2026, 10, 1, 9, 0, tzinfo=ZoneInfo("Asia/Urumqi"))
-    assert await apply_schedules(client, "whistle-test-schedules") == "updated"  # back, for the tests after
+    assert await apply("whistle-test-schedules") == {"updated"}  # back, for the tests after
 
 
 async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):
     client = dev_env.client
     async with issue_worker(client, demo, pool) as tq:
         await apply_schedules(client, tq)
+        # A quarter not yet ended is refused, and nothing starts for it (none of the range): on a
+        # 24 November, that year's Q4 (and the next year's Q1) are still to come.
+        today = datetime(2019, 11, 24, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        for first, last in (("2019Q4", "2019Q4"), ("2019Q3", "2020Q1")):
+            with pytest.raises(ValueError, match="2019Q4 has not ended"):
+                await backfill(client, first, last, now=today)
+        assert not [w async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2019' OR WorkflowId STARTS_WITH 'evaluation-2020'")]
         assert await backfill(client, "2025Q1", "2025Q2") == ["2025Q1", "2025Q2"]
         wanted = {"evaluation-2025Q1", "league-2025Q1", "evaluation-2025Q2", "league-2025Q2"}
         for _ in range(100):

@@ -223,8 +223,8 @@ async def test_two_workers_two_apis_configured_as_deployed(tmp_path, temporal, p
     finally:
         codes = stop_all(procs)
     logs = {f: (tmp_path / f"{f}.log").read_text() for f in ("worker0", "worker1", "api0", "api1")}
-    # Workers drain and exit 0; uvicorn shuts the API down gracefully, then re-raises SIGTERM.
-    assert codes[:2] == [0, 0] and all(c in (0, -signal.SIGTERM) for c in codes[2:]), (codes, logs)
+    # Workers drain and exit 0; an API finishes its requests in flight, closes, and exits 0.
+    assert codes == [0, 0, 0, 0], (codes, logs)
     assert all("worker.stopped" in logs[w] for w in ("worker0", "worker1"))
-    assert all("Application shutdown complete" in logs[a] for a in ("api0", "api1"))
+    assert all("api.stopped" in logs[a] for a in ("api0", "api1"))
     assert given["WHISTLE_DATABASE_URL"].startswith(db_url)

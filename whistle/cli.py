@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, refusals
+from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, jurisdiction_zone, refusals
 from whistle.cli_common import fail as _fail
 from whistle.config import load_settings
 from whistle.logging import configure_logging
@@ -41,28 +43,32 @@ def dev(
         _fail(str(exc))
 
 
-def _join_dev_stack(data_dir: Path | None) -> None:
+def _join_dev_stack(data_dir: Path | None, metrics_setting: str):
     """With --data-dir, a worker or API joins the dev stack running there; settings given
-    explicitly (environment) still win."""
+    explicitly (environment) still win. The stack's own worker and API hold the default metrics
+    addresses: unless `metrics_setting` is set, this process serves its metrics on a free port.
+    Returns what prints (on stdout) where the process is, or None when it joins nothing."""
     if data_dir is None:
-        return
+        return None
     from whistle.stack import dev_stack_environment
 
     with refusals():
         for name, value in dev_stack_environment(data_dir).items():
             os.environ.setdefault(name, value)
+    os.environ.setdefault(metrics_setting, "127.0.0.1:0")
+    return lambda where: typer.echo(f"beside the whistle dev in {data_dir}: {where}")
 
 
 @app.command()
 def worker(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the worker against configured servers (deploy/whistle.env), or with --data-dir
-    beside a running `whistle dev`."""
+    beside a running `whistle dev` (its metrics on a free port, printed)."""
     if config is not None:
         os.environ["WHISTLE_CONFIG"] = str(config)
-    _join_dev_stack(data_dir)
+    announce = _join_dev_stack(data_dir, "WHISTLE_METRICS_ADDRESS")
     import worker as worker_module
 
-    worker_module.main()
+    worker_module.main(announce)
 
 
 @app.command("search-attributes")
@@ -78,15 +84,15 @@ def search_attributes(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> 
 @app.command()
 def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the HTTP API against configured servers (deploy/whistle.env), or with --data-dir
-    beside a running `whistle dev` (give it another WHISTLE_API_PORT)."""
-    import uvicorn
+    beside a running `whistle dev` (give it another WHISTLE_API_PORT; its metrics on a free
+    port, printed)."""
+    from api.app import serve
+    from whistle.process import run_until_signalled
 
-    from api.app import app_from_settings
-
-    _join_dev_stack(data_dir)
+    announce = _join_dev_stack(data_dir, "WHISTLE_API_METRICS_ADDRESS")
     settings = load_settings(config)
     configure_logging(settings.log_format, settings.log_level)
-    uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)
+    run_until_signalled(lambda stop: serve(settings, stop, announce))
 
 
 from whistle.cli_issues import app as issue_app
@@ -117,16 +123,19 @@ def _with_client(settings, fn, keyring: bool = True):
 
 @schedules_app.command("apply")
 def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Create the quarterly Schedule, or update it to this version's definition (idempotent:
-    "unchanged" when it already is)."""
+    """Create the Schedules (quarterly, monthly briefing), or update them to this version's
+    definitions; says of each what it did: created, updated, or unchanged when it already is."""
     from whistle.jurisdiction import load_jurisdiction
-    from whistle.schedules import SCHEDULE_ID, apply_schedules
+    from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules
 
     settings = client_settings(config, data_dir)
-    tz = load_jurisdiction(settings.jurisdiction_file).timezone
+    with refusals():
+        tz = load_jurisdiction(settings.jurisdiction_file).timezone
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue, tz))
-    typer.echo(f"schedule {SCHEDULE_ID}: {done} (09:00 {tz} on 1 January, April, July, October)")
-    typer.echo(f"schedule whistle-monthly-briefing: applied (08:00 {tz} on the 1st of each month)")
+    when = {SCHEDULE_ID: f"09:00 {tz} on 1 January, April, July, October",
+            BRIEFING_SCHEDULE_ID: f"08:00 {tz} on the 1st of each month"}
+    for schedule_id, what in done.items():
+        typer.echo(f"schedule {schedule_id}: {what} ({when[schedule_id]})")
 
 
 @schedules_app.command("backfill")
@@ -136,10 +145,14 @@ def schedules_backfill(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Run the quarterly workflows for past quarters (those already run are left as they are)."""
-    from whistle.schedules import backfill
+    """Run the quarterly workflows for past quarters (those already run are left as they are);
+    a quarter that has not ended is refused."""
+    from whistle.jurisdiction import load_jurisdiction
+    from whistle.schedules import backfill, quarter_range, refuse_unended
 
     settings = client_settings(config, data_dir)
+    with refusals():  # before reaching Temporal: nothing starts for a quarter still running
+        refuse_unended(quarter_range(from_, to), load_jurisdiction(settings.jurisdiction_file).timezone)
     quarters = _with_client(settings, lambda c: backfill(c, from_, to))
     typer.echo(f"backfilled: {', '.join(quarters)}")
 
@@ -158,6 +171,39 @@ league_app = typer.Typer(no_args_is_help=True, help="The red/black list.")
 app.add_typer(league_app, name="league")
 
 
+def not_published_why(period: str, progress: dict | None, tz, now: datetime | None = None) -> str:
+    """Why a period has no published list, from where the API says it stands (its evaluation
+    rounds, a draft under review): what is under way and when the list is expected, or, for a
+    period that has ended with nothing started, how to start it."""
+    from schemas.period import is_quarter, period_bounds, quarters_of_year
+    from whistle.cli_common import local_time
+    from whistle.schedules import fire_time
+
+    progress = progress if isinstance(progress, dict) else {}
+    rounds = {r["quarter"]: r for r in progress.get("rounds") or []}
+    last = period if is_quarter(period) else f"{period}Q4"  # the year-end list follows its fourth round
+    when = lambda iso: local_time(iso, tz).replace("T", " ")  # noqa: E731
+    if progress.get("draft"):
+        return (f"draft {progress['draft']} awaits the supervisor's review (approve or send back: "
+                f"POST /v1/league/{period}/review); it is published when approved, or by league.on_no_answer")
+    under_way = [r for r in rounds.values() if r["status"] == "open"]
+    if under_way:
+        closing = max(r["closes_at"] for r in under_way)
+        return (f"the reverse-evaluation round {', '.join(r['quarter'] for r in under_way)} is under way and closes "
+                f"{when(closing)}: the list is computed then and published once the supervisor approves the draft")
+    missing = [q for q in ([period] if is_quarter(period) else quarters_of_year(int(period))) if q not in rounds]
+    if not missing:
+        return f"the evaluation round {last} closed {when(rounds[last]['closed_at'] or rounds[last]['closes_at'])}: the list is being computed"
+    _, end = period_bounds(period, tz.key)
+    if end > (now or datetime.now(tz)):
+        return (f"{period} ends {end:%Y-%m-%d %H:%M}; the quarterly schedule starts {last}'s reverse-evaluation round at "
+                f"{fire_time(last, tz.key):%Y-%m-%d %H:%M} ({tz.key}), and the list is published after that round closes "
+                f"and the supervisor approves it")
+    rounds_of = f"round of {missing[0]} has" if len(missing) == 1 else f"rounds of {', '.join(missing)} have"
+    return (f"the reverse-evaluation {rounds_of} not run (the quarterly schedule starts a quarter's when the "
+            f"next begins): run `whistle schedules backfill --from {missing[0]} --to {missing[-1]}`")
+
+
 @league_app.command("show")
 def league_show(
     period: Annotated[str, typer.Argument(help="a quarter (2026Q3) or a year (2026)")],
@@ -167,18 +213,14 @@ def league_show(
     """Print a published red/black list (GET /v1/league/PERIOD)."""
     from rich.table import Table
 
+    from schemas.period import PERIOD_PATTERN
     from whistle.cli_issues import _call
 
-    from schemas.period import is_quarter
-
-    if is_quarter(period):
-        why = (f"it is computed after the quarter's reverse-evaluation round closes, which the quarterly schedule starts "
-               f"when the next quarter begins (09:00 on its first day, the jurisdiction's time); for a quarter that has ended, run "
-               f"`whistle schedules backfill --from {period} --to {period}`")
-    else:
-        why = (f"the year-end list is computed with the fourth quarter's, when {period}Q4's evaluation round closes; "
-               f"for a year that has ended, run `whistle schedules backfill --from {period}Q4 --to {period}Q4`")
-    explain = {404: f"no red/black list is published for {period} yet: {why}"}
+    if not re.fullmatch(PERIOD_PATTERN, period):
+        _fail(f"PERIOD is a quarter (2026Q3) or a year (2026), not {period!r}")
+    settings = client_settings(None, data_dir)
+    explain = {404: lambda body: f"no red/black list is published for {period} yet: "
+                                 f"{not_published_why(period, body.get('detail'), jurisdiction_zone(settings))}"}
     t = _call("GET", f"/v1/league/{period}", api_url, None, data_dir, explain=explain)
     console = _console()
     for kind, title in (("departments", "区级职能部门"), ("streets", "街道")):
@@ -263,19 +305,19 @@ def simulate(
 
 
 @app.command()
-def migrate(config: ConfigOpt = None) -> None:
-    """Apply the read model's pending migrations (WHISTLE_DATABASE_URL) and exit: the one-shot
-    job of a deployment. Safe to run again, and beside running workers (an advisory lock)."""
-    import asyncpg
-
+def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply the read model's pending migrations (WHISTLE_DATABASE_URL, or the read model of the
+    `whistle dev` in --data-dir) and exit: the one-shot job of a deployment. Safe to run again,
+    and beside running workers (an advisory lock)."""
     from whistle.db.migrate import migrate as apply
+    from whistle.db.pool import connect
 
-    settings = load_settings(config)
+    settings = client_settings(config, data_dir)
     if not settings.database_url:
-        _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model")
+        _fail("WHISTLE_DATABASE_URL is not set: migrations need the read model (or give --data-dir of a running whistle dev)")
 
     async def run() -> list[int]:
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await connect(settings.database_url)
         try:
             return await apply(conn)
         finally:
@@ -329,11 +371,21 @@ def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) ->
 
 
 def main() -> None:
+    from whistle.cli_common import refusal
+
     try:
         app()
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    except Exception as exc:
+        # The one place a known refusal escaping any command (a jurisdiction file, a setting, a
+        # key, a taken port, a server that does not answer) becomes one line, not a traceback.
+        line = refusal(exc)
+        if line is None:
+            raise
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        code = 1
     # A process that made a Temporal client can abort while the interpreter finalizes, after the
     # command has done its work (the SDK's core threads outlive it: temporalio/sdk-python#300),
     # turning a success into SIGABRT. Everything is flushed and closed by now; leave directly.
@@ -359,19 +411,22 @@ def actor_sign(
     name: Annotated[str, typer.Option("--name", help="the update, e.g. urge")],
     input: Annotated[str, typer.Option("--input", "-i", help="the update's input: one JSON object")],
     config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Print the `--headers` value that attests this update's actor (needs WHISTLE_ACTOR_KEYS or
-    WHISTLE_ACTOR_KEY_FILE): `temporal workflow update execute -w ID --name N --input "$IN"
+    WHISTLE_ACTOR_KEY_FILE, or the actor key of the `whistle dev` in --data-dir):
+    `temporal workflow update execute -w ID --name N --input "$IN"
     --headers "$(whistle actor sign -w ID --name N --input "$IN")"`."""
     import json
 
     from whistle.attest import HEADER
 
+    settings = client_settings(config, data_dir)
     try:
-        keys = load_settings(config).actor_key_ring()
+        keys = settings.actor_key_ring()
         data = json.loads(input)
     except ValueError as exc:  # no key, a bad key, input that is not JSON
-        _fail(str(exc))
+        _fail(f"{exc}, or give --data-dir of a running whistle dev" if str(exc).startswith("no actor key") else str(exc))
     typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -27,24 +28,59 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """A message in one line; a heading ending in ':' over a list of lines keeps them apart by ';'."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        text = f"{lines[0]} {'; '.join(lines[1:])}"
+    else:
+        text = " ".join(lines) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "…"
+
+
+def _invalid_settings(exc) -> str:
+    """pydantic's complaint about a setting, named as the user set it (WHISTLE_NAME)."""
+    wrong = [f"WHISTLE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+    return "invalid setting " + "; ".join(wrong)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The one line that says why a command cannot go on, for what a user can put right: a
+    setting, a file (jurisdiction, keys, principals, config), a stack or server that does not
+    answer, a port that is taken. None for anything else: a bug keeps its traceback."""
+    from pydantic import ValidationError
+    from temporalio.service import RPCError
+
+    from whistle.codec import KeyringError
+    from whistle.dev import DevError
+    from whistle.install_secrets import SecretsError
+    from whistle.jurisdiction import JurisdictionError
+    from whistle.principals import PrincipalsError
+    from whistle.process import PortInUse
+    from whistle.stack import StackError
+    from whistle.temporal import TemporalUnreachable
+
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return _invalid_settings(exc)
+    known = (StackError, JurisdictionError, PrincipalsError, KeyringError, SecretsError, DevError, PortInUse,
+             TemporalUnreachable, RPCError, ConnectionError, FileNotFoundError, PermissionError, IsADirectoryError,
+             socket.gaierror)
+    return _one_line(exc) if isinstance(exc, known) else None
 
 
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
     """Whatever a command cannot do is said in one line, never as a traceback."""
-    from temporalio.service import RPCError
-
-    from whistle.jurisdiction import JurisdictionError
-    from whistle.stack import StackError
-
     try:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
-    except (StackError, JurisdictionError, RPCError, ValueError, OSError, RuntimeError) as exc:
-        fail(_one_line(exc))
+    except (ValueError, OSError, RuntimeError) as exc:
+        fail(refusal(exc) or _one_line(exc))
+    except Exception as exc:
+        line = refusal(exc)
+        if line is None:
+            raise
+        fail(line)
 
 
 def client_settings(config: Path | None = None, data_dir: Path | None = None) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -32,8 +33,9 @@ KeyOpt = Annotated[str | None, typer.Option("--api-key", help="default WHISTLE_A
 
 
 def _call(method: str, path: str, url: str | None, key: str | None, data_dir: Path | None = None,
-          explain: dict[int, str] | None = None, **kwargs) -> dict:
-    """One request to the API; a refusal is printed (with the API's reason) and exits 1."""
+          explain: dict[int, str | Callable[[dict], str]] | None = None, **kwargs) -> dict:
+    """One request to the API; a refusal is printed (with the API's reason) and exits 1.
+    `explain` says it instead for a status: a line, or a function of the answer's body."""
     settings = client_settings(None, data_dir)
     base = url or settings.api_url
     headers = kwargs.pop("headers", {})
@@ -57,12 +59,24 @@ def _call(method: str, path: str, url: str | None, key: str | None, data_dir: Pa
     data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {"body": response.text}
     if response.status_code >= 400:
         if explain and response.status_code in explain:
-            fail(explain[response.status_code])
+            said = explain[response.status_code]
+            fail(said(data if isinstance(data, dict) else {}) if callable(said) else said)
         reason = data.get("error", response.reason_phrase) if isinstance(data, dict) else response.reason_phrase
         detail = data.get("detail") if isinstance(data, dict) else None
-        typer.secho(f"error {response.status_code}: {reason}" + (f"\n{json.dumps(detail, ensure_ascii=False, indent=2)}" if detail else ""), fg=typer.colors.RED, err=True)
+        typer.secho(f"error {response.status_code}: {reason}" + (f": {_in_one_line(detail)}" if detail else ""), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     return data
+
+
+def _in_one_line(detail: object) -> str:
+    """An API error's detail in one line: each invalid field with its message (a 422), or the
+    detail's keys and values."""
+    if isinstance(detail, list) and all(isinstance(d, dict) and "message" in d for d in detail):
+        return "; ".join(f"{d['field']}: {d['message']}" if d.get("field") else d["message"] for d in detail)
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}" for k, v in detail.items())
+    text = detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)
+    return " ".join(text.split())
 
 
 def _print(data: object, data_dir: Path | None) -> None:

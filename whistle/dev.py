@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,17 +23,12 @@ from activities.notifier import notifier_from
 from whistle.config import Settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
+from whistle.metrics import InLoopServer
+from whistle.process import PortInUse, ensure_free
 from whistle.stack import DevStackFile, remove_stack_file, write_stack_file
 from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
 
 log = structlog.get_logger("whistle.dev")
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: `whistle dev` handles the signals itself."""
-
-    def capture_signals(self):
-        return contextlib.nullcontext()
 
 
 class DevError(Exception):
@@ -58,24 +51,19 @@ def find_binary(name: str) -> Path:
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise DevError(f"port {port} ({what}) on {host} is already in use; choose another with --{what.replace(' ', '-')}-port or stop what holds it") from None
-            raise DevError(f"cannot bind {host}:{port} for {what}: {exc.strerror}") from None
+    try:
+        ensure_free(host, port, f"--{what}-port", remedy=f"choose another with --{what}-port")
+    except PortInUse as exc:
+        raise DevError(str(exc)) from None
 
 
 def check_address_free(address: str, setting: str) -> None:
     from whistle.metrics import split_address
 
-    host, port = split_address(address)
     try:
-        check_port_free(host, port, "metrics")
-    except DevError:
-        raise DevError(f"{address} ({setting}) is already in use; set {setting} to another host:port") from None
+        ensure_free(*split_address(address), setting)
+    except PortInUse as exc:
+        raise DevError(str(exc)) from None
 
 
 @dataclass
@@ -179,18 +167,9 @@ class DevStack:
 
         s = self.settings
         app = create_app(build_deps(s, client, pool, jurisdiction), s, codec=EncryptionCodec(keyring))
-        server = _EmbeddedServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-                raise DevError(f"the API did not start on {s.host}:{s.api_port}")
-            await asyncio.sleep(0.05)
-        try:
+        server = InLoopServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False))
+        async with server.running():  # its port was checked free before anything started
             yield
-        finally:
-            server.should_exit = True
-            await task
 
     @contextlib.asynccontextmanager
     async def _postgres(self, data_dir: Path) -> AsyncIterator[str]:

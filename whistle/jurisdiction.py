@@ -32,6 +32,15 @@ def _describe(err: ValidationError, data: dict) -> str:
     return "\n  ".join(lines)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the parser found and where, without its excerpt of the file."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+    if mark is None or not problem:
+        return " ".join(str(exc).split())
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+
+
 def load_jurisdiction(path: Path) -> Jurisdiction:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -40,7 +49,7 @@ def load_jurisdiction(path: Path) -> Jurisdiction:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise JurisdictionError(f"{path}: not valid YAML: {exc}") from None
+        raise JurisdictionError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise JurisdictionError(f"{path}: expected a mapping at the top level")
     try:

@@ -308,11 +308,28 @@ def endpoint_app(
     return Starlette(routes=routes)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn inside the caller's loop: the process handles its own signals."""
+class InLoopServer(uvicorn.Server):
+    """uvicorn inside the caller's loop: the process handles its own signals (`whistle dev`,
+    `whistle api`, every metrics endpoint)."""
 
     def capture_signals(self):
         return contextlib.nullcontext()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[asyncio.Task]:
+        """Serve for the block: yields the serving task once it listens (a failure to start is
+        raised here); then finishes the requests in flight and closes."""
+        task = asyncio.create_task(self.serve())
+        while not self.started:
+            if task.done():
+                task.result()
+                raise OSError(f"did not start on {self.config.host}:{self.config.port}")
+            await asyncio.sleep(0.02)
+        try:
+            yield task
+        finally:
+            self.should_exit = True
+            await task
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -324,23 +341,18 @@ def split_address(address: str) -> tuple[str, int]:
 
 @contextlib.asynccontextmanager
 async def serving(app: Starlette, address: str, sdk: SdkMetrics | None = None) -> AsyncIterator[str]:
-    """Serve `app` on `address` for the block; yields its base URL."""
+    """Serve `app` on `address` for the block; yields its base URL (with the port the system
+    chose when `address` asks for port 0)."""
     host, port = split_address(address)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise OSError(f"the metrics endpoint did not start on {address}")
-        await asyncio.sleep(0.02)
-    drainer = asyncio.create_task(_drain_every_second(sdk)) if sdk is not None else None
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        if drainer is not None:
-            drainer.cancel()
-        server.should_exit = True
-        await task
+    server = InLoopServer(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    async with server.running():
+        port = server.servers[0].sockets[0].getsockname()[1]
+        drainer = asyncio.create_task(_drain_every_second(sdk)) if sdk is not None else None
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            if drainer is not None:
+                drainer.cancel()
 
 
 async def _drain_every_second(sdk: SdkMetrics) -> None:

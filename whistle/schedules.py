@@ -3,7 +3,10 @@ quarters can be backfilled."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import (
@@ -31,7 +34,6 @@ def quarterly_schedule(task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> Sc
     return Schedule(
         action=ScheduleActionStartWorkflow("QuarterlyWorkflow", id="whistle-quarterly", task_queue=task_queue),
         spec=ScheduleSpec(
-            # Tuples, as the server's description hands them back, so that `unchanged` compares.
             calendars=[ScheduleCalendarSpec(
                 month=(ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)),
                 day_of_month=(ScheduleRange(1),), hour=(ScheduleRange(FIRE_HOUR),),
@@ -76,12 +78,25 @@ async def _apply(client: Client, schedule_id: str, schedule: Schedule) -> str:
         return "updated"
 
 
-async def apply_schedules(client: Client, task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> str:
+async def apply_schedules(client: Client, task_queue: str, time_zone: str = DEFAULT_TIMEZONE) -> dict[str, str]:
     """Create the schedules, or bring existing ones to these definitions, firing in the
-    jurisdiction's `time_zone`. Returns what it did to the quarterly one (created, updated, or
-    unchanged; the monthly briefing's is applied alike)."""
-    await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue, time_zone))
-    return await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue, time_zone))
+    jurisdiction's `time_zone`. Returns what it did to each, by schedule id: created, updated,
+    or unchanged."""
+    return {
+        SCHEDULE_ID: await _apply(client, SCHEDULE_ID, quarterly_schedule(task_queue, time_zone)),
+        BRIEFING_SCHEDULE_ID: await _apply(client, BRIEFING_SCHEDULE_ID, monthly_briefing_schedule(task_queue, time_zone)),
+    }
+
+
+def _as_described(value: Any) -> Any:
+    """A definition's parts with every sequence a tuple, all the way down, as the server's
+    description hands them back: a spec written with lists is the same spec."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _as_described(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):  # a list, a tuple, protobuf's repeated field
+        return tuple(_as_described(v) for v in value)
+    return value
 
 
 def same_definition(current: Schedule, wanted: Schedule) -> bool:
@@ -89,8 +104,8 @@ def same_definition(current: Schedule, wanted: Schedule) -> bool:
     operators' and is left alone)."""
     a, b = current.action, wanted.action
     return (
-        current.spec == wanted.spec
-        and current.policy == wanted.policy
+        _as_described(current.spec) == _as_described(wanted.spec)
+        and _as_described(current.policy) == _as_described(wanted.policy)
         and isinstance(a, ScheduleActionStartWorkflow) and isinstance(b, ScheduleActionStartWorkflow)
         and (a.workflow, a.id, a.task_queue, len(a.args)) == (b.workflow, b.id, b.task_queue, len(b.args))
     )
@@ -115,10 +130,26 @@ def quarter_range(first: str, last: str) -> list[str]:
     return out
 
 
-async def backfill(client: Client, first: str, last: str) -> list[str]:
+def refuse_unended(quarters: list[str], time_zone: str = DEFAULT_TIMEZONE, now: datetime | None = None) -> None:
+    """Only a quarter that has ended can be run: its evaluation round rates what it held. A
+    quarter still running (or to come) is refused, saying when the schedule runs it."""
+    now = now or datetime.now(ZoneInfo(time_zone))
+    for quarter in quarters:
+        _, end = period_bounds(quarter, time_zone)
+        if end > now:
+            raise ValueError(
+                f"{quarter} has not ended (it ends {end:%Y-%m-%d %H:%M} {time_zone}): backfill runs only quarters that "
+                f"have ended; the quarterly schedule starts its round at {fire_time(quarter, time_zone):%Y-%m-%d %H:%M}"
+            )
+
+
+async def backfill(client: Client, first: str, last: str, now: datetime | None = None) -> list[str]:
+    """Run the quarterly workflows for the quarters from `first` to `last`, all of which must
+    have ended by `now` (default: now)."""
     quarters = quarter_range(first, last)
     handle = client.get_schedule_handle(SCHEDULE_ID)
     tz = (await handle.describe()).schedule.spec.time_zone_name or DEFAULT_TIMEZONE  # as it was applied
+    refuse_unended(quarters, tz, now)
     await handle.backfill(*[
         ScheduleBackfill(start_at=fire_time(q, tz) - timedelta(seconds=1), end_at=fire_time(q, tz) + timedelta(seconds=1),
                          overlap=ScheduleOverlapPolicy.ALLOW_ALL)

@@ -80,6 +80,8 @@ def with_dev_stack(settings: Settings, data_dir_given: bool) -> Settings:
         "task_queue": stack.task_queue,
         "api_url": stack.api_url,
     }
+    if stack.database_url is not None:
+        found["database_url"] = stack.database_url  # `whistle migrate --data-dir`
     update = {k: v for k, v in found.items() if k not in explicit}
     if not {"codec_keys", "codec_key_file"} & explicit and stack.codec_key_file is not None:
         update["codec_key_file"] = stack.codec_key_file

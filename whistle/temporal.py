@@ -56,6 +56,10 @@ def client_interceptors(tracer_provider=None) -> list:
     return [*temporal_tracing(tracer_provider)]
 
 
+class TemporalUnreachable(RuntimeError):
+    """Temporal's frontend does not answer at the configured address, said in one line."""
+
+
 def connect_config(
     address: str | None = None, namespace: str | None = None, env: dict[str, str] | None = None
 ) -> ClientConnectConfig:
@@ -81,10 +85,15 @@ async def connect(
     """A client that encrypts payloads (keyring) and attests the actor of every update it sends
     (actor_keys); a worker built on it checks both."""
     interceptors = [ActorAttestation(actor_keys, keyring)] if actor_keys is not None else []
-    return await Client.connect(
-        **connect_config(address, namespace), data_converter=data_converter(keyring),
-        interceptors=interceptors + client_interceptors(),
-    )
+    config = connect_config(address, namespace)
+    try:
+        return await Client.connect(
+            **config, data_converter=data_converter(keyring), interceptors=interceptors + client_interceptors(),
+        )
+    except RuntimeError as exc:
+        if not str(exc).startswith("Failed client connect"):
+            raise
+        raise TemporalUnreachable(f"cannot reach Temporal at {config['target_host']} ({' '.join(str(exc).split())})") from None
 
 
 async def connect_settings(settings, actors: bool = True) -> Client:

@@ -125,6 +125,7 @@ WHERE quarter = $1 GROUP BY community_id ORDER BY community_id
 """
 CLOSE_ROUND = "UPDATE evaluation_rounds SET status = 'closed', closed_at = coalesce(closed_at, $2) WHERE quarter = $1"
 CLOSED_ROUNDS = "SELECT count(*) FROM evaluation_rounds WHERE quarter = ANY($1) AND status = 'closed'"
+SELECT_ROUNDS = "SELECT quarter, status, opened_at, closes_at, closed_at FROM evaluation_rounds WHERE quarter = ANY($1) ORDER BY quarter"
 # Revisable until the round closes: the latest rating wins.
 UPSERT_RATING = """
 INSERT INTO ratings (quarter, community_id, target_id, responsiveness, quality, attitude, pushed_down, evidence, rated_at)

@@ -1,0 +1,63 @@
+"""WHISTLE_RATE_LIMIT_STORAGE as deploy/ sets it for two or more API replicas: a Redis (Debian's
+redis-server, run here) makes them count together; a store that does not answer leaves the API
+serving, uncounted, instead of failing every request."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from api.errors import ApiError
+from api.guard import RateLimits
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have redis-server (.ci/run installs it)")
+        pytest.skip("redis-server not installed (apt-get install redis-server); CI installs it")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0?socket_timeout=1&socket_connect_timeout=1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_two_replicas_count_together_in_redis(redis_url):
+    replicas = [RateLimits("1000/minute", "3/minute", storage=redis_url) for _ in range(2)]
+    for n in range(3):
+        replicas[n % 2].check("203.0.113.7", None)  # the same client, through either replica
+    for replica in replicas:
+        with pytest.raises(ApiError) as refused:
+            replica.check("203.0.113.7", None)
+        assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) >= 1
+    replicas[0].check("203.0.113.8", None)  # another client has its own count
+
+
+def test_a_store_that_does_not_answer_serves_uncounted():
+    limits = RateLimits("1/minute", "1/minute", storage=f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=0.5")
+    started = time.monotonic()
+    for _ in range(5):  # over the limit five times: not refused, nothing raised
+        limits.check("203.0.113.7", "key-1")
+    assert time.monotonic() - started < 5
