@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from whistle.config import Settings
-from whistle.dev import DevStack
+from whistle.console.dev import DevStack
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -35,7 +35,7 @@ from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.throwaway import throwaway_read_model
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.intake import submit_issue
 from whistle.jurisdiction import load_jurisdiction
 from whistle.logging import configure_logging

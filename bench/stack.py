@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.temporal import search_attribute_flags
 
 

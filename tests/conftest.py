@@ -24,7 +24,7 @@ from activities.notifier import MemoryNotifier  # noqa: E402
 from schemas.jurisdiction import Jurisdiction  # noqa: E402
 from whistle.config import DEMO_JURISDICTION  # noqa: E402
 from whistle.db.pool import open_pool  # noqa: E402
-from whistle.dev import find_binary  # noqa: E402
+from whistle.console.dev import find_binary  # noqa: E402
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction  # noqa: E402
 from whistle.logging import configure_logging  # noqa: E402
 from whistle.attest import ActorAttestation, ActorKeys  # noqa: E402

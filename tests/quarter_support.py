@@ -16,7 +16,7 @@ from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import period_bounds, quarter_of
 from tests.conftest import ATTESTATION, CONVERTER, issue_worker, read_model
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start, state
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.temporal import ensure_search_attributes
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow

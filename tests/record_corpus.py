@@ -87,7 +87,7 @@ async def chain(client: Client, workflow_id: str, wf_type: str) -> list[tuple[st
 
 
 async def record_simulation(name: str, jurisdiction: Path, issues: int, seed: int, tmp: Path) -> None:
-    from whistle.simulation.run import simulate
+    from whistle.console.simulation.run import simulate
 
     kept: list[tuple[str, WorkflowHistory]] = []
 
@@ -112,7 +112,7 @@ async def on_dev_server(tmp: Path, name: str, jurisdiction):
     from activities.notifier import MemoryNotifier
     from tests.conftest import issue_worker
     from whistle.db.pool import open_pool
-    from whistle.dev import find_binary
+    from whistle.console.dev import find_binary
     from whistle.jurisdiction import publish_jurisdiction
     from whistle.temporal import SEARCH_ATTRIBUTES, data_converter
 

@@ -21,7 +21,7 @@ from tests.conftest import ATTESTATION, issue_worker
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.pool import open_pool
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.temporal import SEARCH_ATTRIBUTES
 

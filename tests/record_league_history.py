@@ -35,7 +35,7 @@ from tests.conftest import issue_worker
 from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.pool import open_pool
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.temporal import SEARCH_ATTRIBUTES
 from workflows.briefing import MonthlyBriefingWorkflow

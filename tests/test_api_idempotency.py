@@ -88,7 +88,7 @@ async def test_temporal_unreachable_is_a_json_503(demo, pool):
     """A client whose Temporal is gone: every route that needs it answers JSON, not text."""
     from tests.conftest import CONVERTER
 
-    from whistle.dev import find_binary
+    from whistle.console.dev import find_binary
     from temporalio.testing import WorkflowEnvironment
     from tests.api_support import store
 

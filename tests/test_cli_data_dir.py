@@ -23,9 +23,9 @@ import pytest
 
 from tests.conftest import TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEY_ENTRY, new_database
 from whistle.attest import HEADER
-from whistle.stack import DevStackFile, write_stack_file
+from whistle.console.stack import DevStackFile, write_stack_file
 
-WHISTLE = [sys.executable, "-m", "whistle.cli"]
+WHISTLE = [sys.executable, "-m", "whistle.console.cli"]
 
 
 @pytest.fixture

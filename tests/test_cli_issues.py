@@ -18,7 +18,7 @@ from whistle.metrics import InLoopServer
 async def whistle(*args: str, key: str | None, url: str) -> tuple[int, str, str]:
     env = {**os.environ, "WHISTLE_API_URL": url, "WHISTLE_API_KEY": key or "", "COLUMNS": "200"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "whistle.cli", *args, env=env,
+        sys.executable, "-m", "whistle.console.cli", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)

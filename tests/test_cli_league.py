@@ -56,7 +56,7 @@ async def test_league_show_says_where_an_unpublished_period_stands(dev_env, demo
 
 
 def test_a_year_without_its_list_names_the_rounds_it_waits_for():
-    from whistle.cli import not_published_why
+    from whistle.console.cli import not_published_why
 
     tz = ZoneInfo("Asia/Shanghai")
     closed = lambda q: {"quarter": q, "status": "closed", "opened_at": "2025-04-01T01:00:00+00:00",  # noqa: E731

@@ -17,7 +17,7 @@ import pytest
 from schemas.period import next_quarter, previous_quarter, quarter_of
 from whistle.codec import Keyring
 
-WHISTLE = [sys.executable, "-m", "whistle.cli"]
+WHISTLE = [sys.executable, "-m", "whistle.console.cli"]
 
 
 def closed_port() -> int:

@@ -26,7 +26,7 @@ from temporalio.envconfig import ClientConfigProfile
 
 from api.guard import trusted_networks
 from whistle.config import Settings
-from whistle.install_secrets import FILES
+from whistle.console.secrets import FILES
 
 ROOT = Path(__file__).parents[1]
 DEPLOY = ROOT / "deploy"
@@ -48,7 +48,7 @@ def env_file(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def secrets_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("install") / "secrets"
-    result = subprocess.run([sys.executable, "-m", "whistle.cli", "secrets", "init", str(d)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "whistle.console.cli", "secrets", "init", str(d)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return d
 
@@ -137,7 +137,7 @@ def test_secrets_init_makes_every_secret_once(secrets_dir, demo):
     assert len(keys) == len(store.principals) > len(demo.departments) + 40
     assert all(store.authenticate(k["api_key"]).id == k["id"] for k in keys)
     assert "api_key" not in (secrets_dir / "principals.yaml").read_text()
-    again = subprocess.run([sys.executable, "-m", "whistle.cli", "secrets", "init", str(secrets_dir)], capture_output=True, text=True, timeout=60)
+    again = subprocess.run([sys.executable, "-m", "whistle.console.cli", "secrets", "init", str(secrets_dir)], capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "never overwritten" in again.stderr and "Traceback" not in again.stderr
     assert env_file(secrets_dir / "whistle.env") == secret
 

@@ -17,10 +17,10 @@ import psutil
 import pytest
 import yaml
 
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 
 pytestmark = pytest.mark.slow
-WHISTLE = [sys.executable, "-m", "whistle.cli"]
+WHISTLE = [sys.executable, "-m", "whistle.console.cli"]
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from whistle import dev
+from whistle.console import dev
 from whistle.config import Settings
 
 PANIC = "panic: listen tcp 127.0.0.1:40123: bind: address already in use\n" + "goroutine 1 [running]:\n\tmain.go:18 +0x8e\n" * 60

@@ -138,7 +138,7 @@ async def own_ts_env():
     from temporalio.testing import WorkflowEnvironment
 
     from tests.conftest import ATTESTATION, CONVERTER
-    from whistle.dev import find_binary
+    from whistle.console.dev import find_binary
     from whistle.temporal import ensure_search_attributes
 
     env = await WorkflowEnvironment.start_time_skipping(

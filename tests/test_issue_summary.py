@@ -9,7 +9,7 @@ import uuid
 
 from schemas.intake import IssueIntake
 from tests.api_support import key, serve_api
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.intake import issue_summary
 
 

@@ -22,7 +22,7 @@ from schemas.jurisdiction import LevelPolicy
 from tests.conftest import issue_worker
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, act, dept, events, start, state, until, with_policies
 from whistle.db import queries
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from workflows.issue import IssueWorkflow
 
 pytestmark = pytest.mark.slow

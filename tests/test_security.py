@@ -19,7 +19,7 @@ from tests.conftest import CONVERTER, TEST_ACTOR_KEYS, issue_worker
 from tests.helpers import SUPERVISOR, events, start, state
 from whistle.attest import HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from workflows.issue import IssueWorkflow
 
 FORGED = {"actor": {"id": "forged", "role": "supervisor"}, "note": "x"}

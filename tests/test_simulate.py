@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from schemas.league import LeagueRow
 from schemas.period import next_quarter, quarter_of
-from whistle.cli import app
+from whistle.console.cli import app
 from whistle.config import DEMO_JURISDICTION
-from whistle.simulation.run import SimulationError, simulate
-from whistle.simulation.scenario import OfficeHours, build_scenario
+from whistle.console.simulation.run import SimulationError, simulate
+from whistle.console.simulation.scenario import OfficeHours, build_scenario
 from whistle.workdays import WorkingCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -144,7 +144,7 @@ def test_the_command_prints_where_it_wrote_absolutely(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "whistle.cli", "simulate", "--issues", "3", "--seed", "2", "--data-dir", "rel"],
+        [sys.executable, "-m", "whistle.console.cli", "simulate", "--issues", "3", "--seed", "2", "--data-dir", "rel"],
         cwd=tmp_path, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stderr[-2000:]

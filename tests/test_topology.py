@@ -22,12 +22,12 @@ import yaml
 
 from tests.conftest import new_database
 from whistle.config import DEMO_JURISDICTION
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.temporal import search_attribute_flags
 
 pytestmark = pytest.mark.slow
 DEPLOY = Path(__file__).parents[1] / "deploy"
-WHISTLE = [sys.executable, "-m", "whistle.cli"]
+WHISTLE = [sys.executable, "-m", "whistle.console.cli"]
 GRID = "heping-a1-c1-g1"
 
 

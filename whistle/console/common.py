@@ -51,12 +51,12 @@ def refusal(exc: BaseException) -> str | None:
     from temporalio.service import RPCError
 
     from whistle.codec import KeyringError
-    from whistle.dev import DevError
-    from whistle.install_secrets import SecretsError
+    from whistle.console.dev import DevError
+    from whistle.console.secrets import SecretsError
     from whistle.jurisdiction import JurisdictionError
     from whistle.principals import PrincipalsError
     from whistle.process import PortInUse
-    from whistle.stack import StackError
+    from whistle.console.stack import StackError
     from whistle.temporal import TemporalUnreachable
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
@@ -86,7 +86,7 @@ def refusals() -> Iterator[None]:
 def client_settings(config: Path | None = None, data_dir: Path | None = None) -> Settings:
     """Settings of a command that talks to a running stack: configuration first, then what
     the data directory's `whistle dev` wrote in its stack file."""
-    from whistle.stack import with_dev_stack
+    from whistle.console.stack import with_dev_stack
 
     with refusals():
         settings = load_settings(config, data_dir=data_dir)

@@ -25,10 +25,10 @@ from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
 from whistle.metrics import InLoopServer
 from whistle.process import PortInUse, ensure_free
-from whistle.stack import DevStackFile, remove_stack_file, write_stack_file
+from whistle.console.stack import DevStackFile, remove_stack_file, write_stack_file
 from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
 
-log = structlog.get_logger("whistle.dev")
+log = structlog.get_logger("whistle.console.dev")
 
 
 class DevError(Exception):

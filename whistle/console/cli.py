@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from whistle.cli_common import ConfigOpt, DataDirOpt, client_settings, jurisdiction_zone, refusals
-from whistle.cli_common import fail as _fail
+from whistle.console.common import ConfigOpt, DataDirOpt, client_settings, jurisdiction_zone, refusals
+from whistle.console.common import fail as _fail
 from whistle.config import load_settings
 from whistle.logging import configure_logging
 
@@ -29,7 +29,7 @@ def dev(
     api_port: Annotated[int | None, typer.Option("--api-port")] = None,
 ) -> None:
     """Run the whole stack on embedded defaults: Temporal dev server, PostgreSQL, worker."""
-    from whistle.dev import DevError, run_dev
+    from whistle.console.dev import DevError, run_dev
     from whistle.jurisdiction import JurisdictionError
 
     try:
@@ -50,7 +50,7 @@ def _join_dev_stack(data_dir: Path | None, metrics_setting: str):
     Returns what prints (on stdout) where the process is, or None when it joins nothing."""
     if data_dir is None:
         return None
-    from whistle.stack import dev_stack_environment
+    from whistle.console.stack import dev_stack_environment
 
     with refusals():
         for name, value in dev_stack_environment(data_dir).items():
@@ -95,7 +95,7 @@ def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     run_until_signalled(lambda stop: serve(settings, stop, announce))
 
 
-from whistle.cli_issues import app as issue_app
+from whistle.console.issues import app as issue_app
 
 app.add_typer(issue_app, name="issue")
 
@@ -176,7 +176,7 @@ def not_published_why(period: str, progress: dict | None, tz, now: datetime | No
     rounds, a draft under review): what is under way and when the list is expected, or, for a
     period that has ended with nothing started, how to start it."""
     from schemas.period import is_quarter, period_bounds, quarters_of_year
-    from whistle.cli_common import local_time
+    from whistle.console.common import local_time
     from whistle.schedules import fire_time
 
     progress = progress if isinstance(progress, dict) else {}
@@ -214,7 +214,7 @@ def league_show(
     from rich.table import Table
 
     from schemas.period import PERIOD_PATTERN
-    from whistle.cli_issues import _call
+    from whistle.console.issues import _call
 
     if not re.fullmatch(PERIOD_PATTERN, period):
         _fail(f"PERIOD is a quarter (2026Q3) or a year (2026), not {period!r}")
@@ -255,7 +255,7 @@ def briefing_show(
     """Print a month's briefing (GET /v1/briefings/YYYY-MM)."""
     from rich.table import Table
 
-    from whistle.cli_issues import _call
+    from whistle.console.issues import _call
 
     b = _call("GET", f"/v1/briefings/{month}", api_url, None, data_dir,
               explain={404: f"no briefing for {month} yet: the monthly schedule makes it at 08:00 on the next month's first day"})
@@ -289,8 +289,8 @@ def simulate(
 
     from schemas.period import is_quarter
     from whistle.jurisdiction import JurisdictionError
-    from whistle.simulation.console import report, run
-    from whistle.simulation.run import SimulationError
+    from whistle.console.simulation.console import report, run
+    from whistle.console.simulation.run import SimulationError
 
     if quarter is not None and not is_quarter(quarter):
         _fail(f"--quarter must look like 2027Q1, not {quarter!r}")
@@ -340,7 +340,7 @@ def secrets_init(
     """Make every secret an installation needs: payload (codec) keys, the actor-attestation key,
     the feedback-token secret, the database passwords, and an API principal with its key for
     every intake channel, unit, the supervisor and ops."""
-    from whistle.install_secrets import SecretsError, init_secrets
+    from whistle.console.secrets import SecretsError, init_secrets
     from whistle.jurisdiction import load_jurisdiction
 
     with refusals():
@@ -371,7 +371,7 @@ def jurisdiction_check(path: Annotated[Path | None, typer.Argument()] = None) ->
 
 
 def main() -> None:
-    from whistle.cli_common import refusal
+    from whistle.console.common import refusal
 
     try:
         app()

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from whistle.simulation.run import Simulation, simulate
+from whistle.console.simulation.run import Simulation, simulate
 
 
 def _interrupted(signum: int, frame: object) -> None:

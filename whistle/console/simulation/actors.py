@@ -31,8 +31,8 @@ from schemas.issue import Assignment, AssignmentStatus, IssueState, Stage
 from schemas.jurisdiction import Jurisdiction
 from schemas.league import LeagueState
 from whistle.intake import submit_issue
-from whistle.simulation.clock import Clock
-from whistle.simulation.scenario import (
+from whistle.console.simulation.clock import Clock
+from whistle.console.simulation.scenario import (
     OFFICE_STEPS,
     ON_THE_SPOT,
     STEP,

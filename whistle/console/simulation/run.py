@@ -29,11 +29,11 @@ from schemas.period import next_quarter, period_bounds, quarter_of
 from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.db.throwaway import throwaway_read_model
-from whistle.dev import find_binary
+from whistle.console.dev import find_binary
 from whistle.jurisdiction import load_jurisdiction
-from whistle.simulation.actors import People
-from whistle.simulation.clock import Clock
-from whistle.simulation.scenario import STEP, OfficeHours, Scenario, build_scenario
+from whistle.console.simulation.actors import People
+from whistle.console.simulation.clock import Clock
+from whistle.console.simulation.scenario import STEP, OfficeHours, Scenario, build_scenario
 from whistle.temporal import data_converter, ensure_search_attributes, quiet_runtime
 from whistle.workdays import WorkingCalendar
 from workflows.briefing import MonthlyBriefingWorkflow

@@ -17,7 +17,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from whistle.cli_common import (
+from whistle.console.common import (
     DataDirOpt,
     client_settings,
     fail,
