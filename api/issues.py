@@ -40,6 +40,7 @@ from schemas.actions import (
 from schemas.intake import IssueIntake, workflow_id_for
 from schemas.issue import IssueState
 from schemas.principal import UNIT_ROLES, Actor, Principal, Role
+from whistle.attest import foreign_start
 from whistle.db import queries
 from whistle.intake import separate_contacts, submit_issue
 from whistle.locate import LocationError
@@ -83,9 +84,21 @@ async def fetch_state(request: Request, issue_id: str):
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no issue {issue_id!r}") from None
         if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
+            await refuse_foreign_run(deps(request).client, handle.id, 503, f"issue {issue_id!r} cannot be read")
             raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
                            headers={"Retry-After": "30"}) from None
         raise
+
+
+async def refuse_foreign_run(client, workflow_id: str, status: int, what: str) -> None:
+    """When the run under an issue's id never answers: if whistle did not start it (its start is
+    not attested, whistle.attest), say so, and log it for ops, instead of "try again later"."""
+    reason = await foreign_start(client, workflow_id)
+    if reason is not None:
+        log.warning("issue.foreign_run", workflow_id=workflow_id, reason=reason)
+        raise ApiError(status, f"{what}: the workflow under its id ({workflow_id}) was started outside whistle "
+                               f"({reason}) and never runs; ops must terminate it (see docs/security.md)",
+                       {"workflow_id": workflow_id})
 
 
 # ---------------------------------------------------------------------------------- intake
@@ -102,7 +115,7 @@ async def submit(
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
     response.status_code = 201 if created else 200
-    s = await wait_registered(handle)
+    s = await wait_registered(handle, d.client)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
@@ -153,8 +166,9 @@ def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
 
 
-async def wait_registered(handle, attempts: int = 100) -> IssueState:
-    """The state once the workflow's first task has run (normally a few milliseconds)."""
+async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
+    """The state once the workflow's first task has run (normally a few milliseconds). A run
+    under the id that whistle did not start never registers: 409, saying so."""
     import asyncio
 
     from temporalio.client import WorkflowQueryFailedError
@@ -166,11 +180,13 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
             await asyncio.sleep(0.05)
         except RPCError as err:
             if err.status in UNREADABLE:  # e.g. started by hand without the keyring: it never runs
+                await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
                 raise ApiError(503, "an issue with this channel and reference exists but does not answer",
                                headers={"Retry-After": "30"}) from None
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             await asyncio.sleep(0.05)
+    await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
 
 

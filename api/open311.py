@@ -324,7 +324,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
     handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
-    await wait_registered(handle)
+    await wait_registered(handle, deps.client)
     if intake.reporter is not None:  # the resident's own way to rate the result
         await deliver_token(deps, intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]

@@ -8,16 +8,18 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from tests.api_support import key, serve_api
-from tests.conftest import CONVERTER, TEST_ACTOR_KEYS, issue_worker
-from tests.helpers import SUPERVISOR, events, start, state
-from whistle.attest import HEADER, ActorAttestation, ActorKeys
+from tests.conftest import CONVERTER, TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEYRING, issue_worker
+from tests.helpers import SUPERVISOR, events, start, state, until
+from whistle.attest import HEADER, START_HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.dev import find_binary
 from workflows.issue import IssueWorkflow
@@ -55,7 +57,8 @@ async def test_forged_actor_from_the_temporal_cli_is_refused(dev_env, demo, pool
 
 
 async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, pool):
-    """Starts are not attested (an intake has no actor): the keyring is what stops a forged issue."""
+    """An unattested start (here with plain payloads too) never runs a step; the intake of its
+    reference says plainly that the id is held by a workflow whistle did not start."""
     async with issue_worker(dev_env.client, demo, pool) as tq:
         wid = f"issue-hotline-forged-{uuid.uuid4().hex[:6]}"
         intake = {"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
@@ -70,29 +73,180 @@ async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, 
         async with serve_api(dev_env, demo, pool) as a:
             iid = wid.removeprefix("issue-")
             r = await a.http.get(f"/v1/issues/{iid}", headers=key("supervisor"))
-            assert r.status_code == 503 and "cannot be read" in r.json()["error"] and r.headers["Retry-After"]
+            assert r.status_code == 503 and "cannot be read" in r.json()["error"], r.text
+            assert "started outside whistle" in r.json()["error"]
             r = await a.http.post("/v1/issues", json=intake["intake"] | {"description": "real"}, headers=HOTLINE_KEY)
-            assert r.status_code == 503 and "does not answer" in r.json()["error"], r.text
+            assert r.status_code == 409 and "started outside whistle" in r.json()["error"], r.text
+            assert r.json()["detail"] == {"workflow_id": wid}
         await dev_env.client.get_workflow_handle(wid).terminate("test")
 
 
-async def test_cli_with_the_codec_but_without_attestation_is_forbidden_and_with_it_accepted(dev_env, demo, pool):
+def whistle_actor_sign(*args: str) -> str:
+    """`whistle actor sign …` as an operator runs it, with the tests' actor key."""
+    from typer.testing import CliRunner
+
+    from tests.conftest import TEST_ACTOR_ENTRY
+    from whistle.cli import app
+
+    result = CliRunner().invoke(app, ["actor", "sign", *args], env={"WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY})
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+async def test_the_temporal_cli_walk_through_with_whistle_actor_sign(dev_env, demo, pool):
+    """The README's walk-through: a start and updates signed by `whistle actor sign`. Without a
+    header, or with one signed for another workflow, body or update id, refused; the same update
+    id again is the same update (Temporal answers with its first outcome)."""
     async with serve_api(dev_env, demo, pool) as api, http_server(api.app) as url:
-        h = await start(dev_env.client, api.task_queue, "tree-trimming")
         codec = {"TEMPORAL_CODEC_ENDPOINT": f"{url}/codec", "TEMPORAL_CODEC_AUTH": "Bearer key-ops"}
-        update = ["workflow", "update", "execute", "-w", h.id, "--name", "urge", "--input", json.dumps(FORGED)]
-        r = await temporal_cli(dev_env, *update, **codec)
+        wid = f"issue-hotline-cli-{uuid.uuid4().hex[:6]}"
+        start_input = json.dumps({"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
+                                             "category": "tree-trimming", "grid_id": "heping-a1-c1-g1",
+                                             "description": "树枝挡路"}})
+        header = whistle_actor_sign("-w", wid, "--start", "IssueWorkflow", "--input", start_input)
+        assert header.startswith(f"{START_HEADER}=")
+        r = await temporal_cli(dev_env, "workflow", "start", "--type", "IssueWorkflow", "--task-queue", api.task_queue,
+                               "--workflow-id", wid, "--input", start_input, "--headers", header, **codec)
+        assert r.returncode == 0, r.stderr
+        h = dev_env.client.get_workflow_handle(wid)
+        await until(h, lambda s: True)  # it registered: the signed start ran
+
+        urge = json.dumps(FORGED)
+
+        async def update(update_id: str, *headers: str) -> subprocess.CompletedProcess:
+            return await temporal_cli(dev_env, "workflow", "update", "execute", "-w", wid, "--name", "urge",
+                                      "--update-id", update_id, "--input", urge, *headers, **codec)
+
+        r = await update("u-none")
         assert r.returncode != 0 and "not attested" in r.stderr + r.stdout, r.stderr
-        # Signed for another workflow or another body: refused too.
-        other = TEST_ACTOR_KEYS.sign("issue-other", "urge", [FORGED])
-        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(other)}", **codec)
+        other = whistle_actor_sign("-w", "issue-other", "--name", "urge", "--update-id", "u-1", "--input", urge)
+        r = await update("u-1", "--headers", other)
         assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
         assert await forged_events(pool, await state(h)) == 0
-        # An operator holding the actor key (`whistle actor sign` prints this header).
-        signed = TEST_ACTOR_KEYS.sign(h.id, "urge", [FORGED])
-        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(signed)}", **codec)
+        # An operator holding the actor key: the header names the update id the CLI sends.
+        signed = whistle_actor_sign("-w", wid, "--name", "urge", "--update-id", "u-1", "--input", urge)
+        r = await update("u-1", "--headers", signed)
         assert r.returncode == 0, r.stderr
         assert await forged_events(pool, await state(h)) == 1
+        r = await update("u-2", "--headers", signed)  # the same header under another update id
+        assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
+        r = await update("u-1", "--headers", signed)  # the same update again: its first outcome
+        assert r.returncode == 0, r.stderr
+        assert await forged_events(pool, await state(h)) == 1
+        # An update id is needed to sign at all.
+        from typer.testing import CliRunner
+
+        from whistle.cli import app
+
+        result = CliRunner().invoke(app, ["actor", "sign", "-w", wid, "--name", "urge", "--input", urge],
+                                    env={"WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY})
+        assert result.exit_code != 0 and "--update-id" in result.output
+
+
+def accepted_update(history, name: str):
+    """The request of the first accepted update called `name` in a history, as anyone who can
+    read the history sees it: header and (encrypted) body."""
+    for e in history.events:
+        if e.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = e.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.input.name == name:
+                return request
+    raise AssertionError(f"no accepted update {name!r}")
+
+
+async def send_raw_update(client: Client, workflow_id: str, request, update_id: str):
+    """Send a copied update request under `update_id`, as a client without any key could."""
+    from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+    from temporalio.api.update.v1 import Meta, Request, WaitPolicy
+    from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionRequest
+    from temporalio.api.common.v1 import WorkflowExecution
+
+    return await client.workflow_service.update_workflow_execution(UpdateWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+        wait_policy=WaitPolicy(lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED),
+        request=Request(meta=Meta(update_id=update_id, identity="replayer"), input=request.input),
+    ))
+
+
+async def test_a_captured_update_is_worthless_under_another_update_id(dev_env, demo, pool):
+    """The review's replay: header and body copied from history and resent under a new update id
+    are refused; under the same id Temporal answers with the first outcome and runs nothing."""
+    plain = await Client.connect(dev_env.client.service_client.config.target_host)  # no keys at all
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        first = await h.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        captured = accepted_update(await h.fetch_history(), "urge")
+        assert captured.input.header.fields[HEADER] and captured.meta.update_id == "urge-1"
+        for n in range(3):
+            replayed = await send_raw_update(plain, h.id, captured, f"replayed-{n}")
+            assert replayed.outcome.HasField("failure") and "not attested" in replayed.outcome.failure.message
+        same = await send_raw_update(plain, h.id, captured, "urge-1")
+        assert same.outcome.HasField("success")
+        # An idempotent retry by whistle's own client (the same update id) gets the first result.
+        again = await h.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        assert again == first
+        urges = [e for e in await events(pool, await state(h)) if e.kind == "urged"]
+        assert len(urges) == 1, urges
+
+
+async def test_an_expired_attestation_is_refused(dev_env, demo, pool):
+    target = dev_env.client.service_client.config.target_host
+    late = await Client.connect(target, data_converter=CONVERTER, interceptors=[
+        ActorAttestation(TEST_ACTOR_KEYS, TEST_KEYRING, clock=lambda: time.time() - TEST_ACTOR_KEYS.max_age - 60)])
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await late.get_workflow_handle(h.id).execute_update("urge", {"actor": SUPERVISOR, "note": "x"})
+        assert err.value.cause.type == "Forbidden" and "expired" in err.value.cause.message
+        assert not [e for e in await events(pool, await state(h)) if e.kind == "urged"]
+
+
+async def test_a_start_copied_from_history_never_runs(dev_env, demo, pool):
+    """The review's restart of a closed issue: its encrypted input and start header copied from
+    history and started again under its id (ALLOW_DUPLICATE). The copy is signed, but its time is
+    the original start's: past the window, the worker refuses its first task, so it never acts;
+    the API says what holds the id."""
+    from temporalio.api.common.v1 import WorkflowType
+    from temporalio.api.enums.v1 import WorkflowIdReusePolicy
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+
+    from tests.conftest import TEST_ACTOR_ENTRY
+    from whistle.attest import foreign_start
+
+    target = dev_env.client.service_client.config.target_host
+    brief = await Client.connect(target, data_converter=CONVERTER, interceptors=[  # a 2-second window
+        ActorAttestation(ActorKeys.parse(TEST_ACTOR_ENTRY, max_age=2), TEST_KEYRING)])
+    plain = await Client.connect(target)
+    async with serve_api(SimpleNamespace(client=brief), demo, pool) as api:  # its API and worker too
+        tq = api.task_queue
+        h = await start(brief, tq, "tree-trimming")
+        history = await h.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert started.header.fields[START_HEADER]
+        await h.terminate("closed")  # a closed issue
+        before = await state_row(pool, h.id)
+        await asyncio.sleep(3)
+        await plain.workflow_service.start_workflow_execution(StartWorkflowExecutionRequest(
+            namespace="default", workflow_id=h.id, workflow_type=WorkflowType(name="IssueWorkflow"),
+            task_queue=TaskQueue(name=tq), input=started.input, header=started.header, request_id=str(uuid.uuid4()),
+            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE))
+        await asyncio.sleep(2)
+        copy = brief.get_workflow_handle(h.id)
+        failures = [e.workflow_task_failed_event_attributes.failure.message
+                    async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+        assert failures and "not attested" in failures[0] and "expired" in failures[0], failures
+        assert not [e async for e in copy.fetch_history_events() if e.HasField("workflow_task_completed_event_attributes")]
+        assert await state_row(pool, h.id) == before  # it wrote nothing
+        assert "expired" in (await foreign_start(brief, h.id) or "")
+        r = await api.http.get(f"/v1/issues/{h.id.removeprefix('issue-')}", headers=key("supervisor"))
+        assert r.status_code == 503 and "started outside whistle" in r.json()["error"], r.text
+        await copy.terminate("test")
+
+
+async def state_row(pool, workflow_id: str):
+    async with pool.acquire() as conn:
+        return await conn.fetchrow("SELECT snapshot, updated_at FROM issues WHERE workflow_id = $1", workflow_id)
 
 
 async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_env, demo, pool):
@@ -115,24 +269,46 @@ async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_
             await ev.execute_update(ReverseEvaluationWorkflow.rate, {})
 
 
-def test_attestation_binds_workflow_update_and_body():
+def test_attestation_binds_workflow_update_id_body_and_time():
     keys = TEST_ACTOR_KEYS
     body = {"actor": SUPERVISOR, "note": "督办"}
-    mac = keys.sign("issue-a", "urge", [body])
+    now = time.time()
+    mac = keys.sign("issue-a", "urge", "u-1", [body], issued_at=now)
     from schemas.actions import Urge
 
     received = Urge.model_validate(body)
-    assert keys.verify("issue-a", "urge", [received], mac)
-    assert not keys.verify("issue-b", "urge", [received], mac)
-    assert not keys.verify("issue-a", "escalate", [received], mac)
-    assert not keys.verify("issue-a", "urge", [Urge.model_validate(body | {"note": "别的"})], mac)
-    assert not keys.verify("issue-a", "urge", [received], None)
-    assert not keys.verify("issue-a", "urge", [received], "unknown-kid:" + mac.partition(":")[2])
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now)
+    assert not keys.verify("issue-b", "urge", "u-1", [received], mac, now)
+    assert not keys.verify("issue-a", "escalate", "u-1", [received], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-2", [received], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-1", [Urge.model_validate(body | {"note": "别的"})], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-1", [received], None, now)
+    kid, iat, digest = mac.split(":")
+    assert not keys.verify("issue-a", "urge", "u-1", [received], f"unknown-kid:{iat}:{digest}", now)
+    assert not keys.verify("issue-a", "urge", "u-1", [received], f"{kid}:{int(iat) + 1}:{digest}", now)  # the time is signed
+    # Good for max_age either side of its time (clock skew), not after.
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now + keys.max_age - 1)
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now - keys.max_age + 1)
+    assert "expired" in keys.refusal("issue-a", "urge", "u-1", [received], mac, now + keys.max_age + 2)
+    # A start's signature: its workflow, type and input, against its run's start time.
+    from schemas.issue import IssueWorkflowInput
+    from tests.helpers import intake
+
+    given = IssueWorkflowInput(intake=intake("tree-trimming"))
+    signed = keys.sign_start("issue-a", "IssueWorkflow", [given], issued_at=now)
+    same = IssueWorkflowInput.model_validate_json(given.model_dump_json())
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, now) is None
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, None) is None  # times not compared
+    assert keys.start_refusal("issue-b", "IssueWorkflow", [same], signed, now)
+    changed = same.model_copy(update={"intake": same.intake.model_copy(update={"description": "别的"})})
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [changed], signed, now)
+    assert "expired" in keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, now + 3600)
+    assert keys.start_refusal("issue-a", "urge", [same], mac, now)  # an update's header is no start's
     # Rotation: the new key signs, the old one still verifies.
     old, new = Keyring.new_entry("old"), Keyring.new_entry("new")
     rotated = ActorKeys.parse(f"{new},{old}")
-    assert rotated.verify("issue-a", "urge", [received], ActorKeys.parse(old).sign("issue-a", "urge", [body]))
-    assert rotated.sign("issue-a", "urge", [body]).startswith("new:")
+    assert rotated.verify("issue-a", "urge", "u-1", [received], ActorKeys.parse(old).sign("issue-a", "urge", "u-1", [body]))
+    assert rotated.sign("issue-a", "urge", "u-1", [body]).startswith("new:")
 
 
 async def test_a_worker_refuses_to_run_without_attestation(dev_env, demo, pool):
