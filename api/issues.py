@@ -108,7 +108,8 @@ async def submit(
 ) -> IntakeResponse:
     """Create the issue (201), or return the one already made for this (channel, reference) (200).
     The feedback token is in the answer only for intake services, who act for residents; for an
-    issue a handler or the supervisor enters, it goes to the reporter's own contact."""
+    issue a handler or the supervisor enters, it goes to the reporter's contact recorded with the
+    issue (never one a resubmission gives). An issue without a reporter has no token at all."""
     require_role(p, *SUBMITTERS)
     d = deps(request)
     intake = to_intake(d, body)
@@ -119,9 +120,9 @@ async def submit(
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
-    token = feedback_token(d.token_secret, intake.issue_id)
-    if p.role != Role.intake and intake.reporter is not None:
-        await deliver_token(d, intake.issue_id, intake.reporter, token)
+    token = feedback_token(d.token_secret, intake.issue_id) if s.has_reporter else None
+    if p.role != Role.intake:
+        await deliver_token_to_recorded_contact(d, handle, s)
     return IntakeResponse(
         issue_id=intake.issue_id,
         workflow_id=intake.workflow_id,
@@ -190,14 +191,21 @@ async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
 
 
-async def deliver_token(d, issue_id: str, reporter, token: str) -> None:
-    """To the reporter through the notifier. Sent again when the intake is resubmitted (the
-    webhook's Idempotency-Key lets the gateway drop repeats), so a failed delivery is retried by
-    resubmitting; a failure never fails the intake, which is done."""
+async def deliver_token_to_recorded_contact(d, handle, s: IssueState) -> None:
+    """The feedback token, through the notifier, to the reporter's contact as the workflow
+    recorded it at the first intake: a resubmission's body names no recipient (it could name
+    anyone's phone). Sent again on each resubmission (the webhook's Idempotency-Key lets the
+    gateway drop repeats), so a failed delivery is retried by resubmitting; a failure never fails
+    the intake, which is done. An issue with no reporter (a patrol's finding) gets none."""
+    if not s.has_reporter:
+        return
+    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT)
+    if reporter is None:
+        return
     try:
-        await d.notifier.send_feedback_token(issue_id, reporter, token)
+        await d.notifier.send_feedback_token(s.issue_id, reporter, feedback_token(d.token_secret, s.issue_id))
     except Exception as exc:  # the gateway is down: the issue stands, the resident waits
-        log.warning("feedback_token.delivery_failed", issue_id=issue_id, error=type(exc).__name__)
+        log.warning("feedback_token.delivery_failed", issue_id=s.issue_id, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -261,6 +269,10 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
         if not check_feedback_token(d.token_secret, issue_id, token):
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
+        _, current = await fetch_state(request, issue_id)
+        if not current.has_reporter:  # a token made before issues without one got none
+            raise ApiError(409, "this issue has no reporter to ask: it takes no feedback "
+                                "(it closes as no_feedback when its feedback window ends)")
     else:
         d.limits.check(client_address(request), None)
         p = authenticate(request, request.headers.get(API_KEY_HEADER))

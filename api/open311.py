@@ -23,14 +23,13 @@ from pydantic import ValidationError
 
 from api.errors import ApiError
 from api.guard import authenticate, client_address
-from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token, to_intake, wait_registered
+from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token_to_recorded_contact, to_intake, wait_registered
 from api.scope import check_submission
 from api.views import IntakeRequest
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter, workflow_id_for
 from schemas.text import redact_for_publication, xml_safe
 from whistle.db import queries
 from whistle.intake import submit_issue
-from whistle.tokens import feedback_token
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -324,9 +323,8 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
     handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
-    await wait_registered(handle, deps.client)
-    if intake.reporter is not None:  # the resident's own way to rate the result
-        await deliver_token(deps, intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
+    # The resident's own way to rate the result, to the contact of the first submission only.
+    await deliver_token_to_recorded_contact(deps, handle, await wait_registered(handle, deps.client))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
     return render(fmt, answer, "service_requests", "request")

@@ -31,7 +31,7 @@ async def lifecycle(http: httpx.AsyncClient, keys: dict[str, str], n: int) -> st
 
     r = await http.post("/v1/issues", headers=h("hotline-12345"), json={
         "channel": "hotline", "reference": f"bench-{uuid.uuid4().hex[:12]}", "category": "tree-trimming",
-        "grid_id": "heping-a1-c1-g1", "description": f"bench {n}"})
+        "grid_id": "heping-a1-c1-g1", "description": f"bench {n}", "reporter": {"phone": "13800000000"}})
     r.raise_for_status()
     issue = r.json()
     iid = issue["issue_id"]

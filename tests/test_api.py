@@ -176,7 +176,7 @@ async def test_lists_are_scoped_and_filtered(api):
 
 
 async def test_an_issue_from_intake_to_closed_over_http(api):
-    issue = await submit(api)
+    issue = await submit(api, reporter={"phone": PHONE})  # a resident to ask: a feedback token
     iid = issue["issue_id"]
     r = await act(api, iid, "escalate", GRID, reason="需部门处理")
     assert r.status_code == 200 and r.json()["stage"] == "street"

@@ -419,8 +419,45 @@ async def test_a_handler_never_gets_the_feedback_token(api):
     r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=key("supervisor"))
     assert r.status_code == 201 and r.json().get("feedback_token") is None
     # An intake service acts for the resident: it gets the token to pass on.
-    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)
+    r = await api.http.post("/v1/issues", json=body(channel="hotline", reporter={"phone": PHONE}), headers=HOTLINE_KEY)
     assert r.status_code == 201 and r.json()["feedback_token"]
+
+
+OTHER_PHONE = "13611112222"
+
+
+async def test_a_resubmission_never_redirects_the_feedback_token(api):
+    """The token goes to the contact recorded with the issue at its first intake, never to one a
+    resubmission gives; an issue with no reporter has no token for anyone."""
+    from whistle.tokens import feedback_token
+
+    patrol = body(channel="patrol")
+    r = await api.http.post("/v1/issues", json=patrol, headers=GRID_KEY)
+    assert r.status_code == 201
+    for again in (patrol | {"reporter": {"phone": OTHER_PHONE}}, patrol | {"description": f"树枝挡路 {OTHER_PHONE}"}):
+        r = await api.http.post("/v1/issues", json=again, headers=GRID_KEY)
+        assert r.status_code == 200 and r.json().get("feedback_token") is None
+    assert api.notifier.tokens == []  # nothing to the phone the resubmission named
+    walkin = body(reporter={"phone": PHONE})
+    assert (await api.http.post("/v1/issues", json=walkin, headers=GRID_KEY)).status_code == 201
+    r = await api.http.post("/v1/issues", json=walkin | {"reporter": {"phone": OTHER_PHONE}}, headers=GRID_KEY)
+    assert r.status_code == 200
+    assert [t[1].phone for t in api.notifier.tokens] == [PHONE, PHONE]
+    # Open311: a retry under the same Idempotency-Key is the same request, whatever contact it names.
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
+            "description": "树枝挡路", "phone": PHONE}
+    retry = {"Idempotency-Key": f"o-{uuid.uuid4().hex[:8]}"}
+    assert (await api.http.post("/open311/v2/requests.json", data=form, headers=retry)).status_code == 200
+    assert (await api.http.post("/open311/v2/requests.json", data=form | {"phone": OTHER_PHONE}, headers=retry)).status_code == 200
+    assert OTHER_PHONE not in [t[1].phone for t in api.notifier.tokens] and len(api.notifier.tokens) == 4
+    # An intake service's issue without a reporter: no token either; and a token made for such an
+    # issue (before this rule) is refused with the reason.
+    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)
+    assert r.status_code == 201 and r.json()["feedback_token"] is None
+    iid = r.json()["issue_id"]
+    r = await api.http.post(f"/v1/issues/{iid}/actions/feedback", json={"satisfied": True},
+                            headers={"X-Feedback-Token": feedback_token("test-secret", iid)})
+    assert r.status_code == 409 and "no reporter" in r.json()["error"]
 
 
 async def test_a_handler_cannot_rate_a_patrol_issue(api):

@@ -128,7 +128,8 @@ async def lifecycle(apis: list[httpx.AsyncClient], key: dict[str, str], n: int, 
         assert r.status_code == 200, (action, r.text)
         return r.json()
 
-    body = {"channel": "hotline", "reference": f"topo-{n}", "grid_id": GRID, "description": "拓扑测试"}
+    body = {"channel": "hotline", "reference": f"topo-{n}", "grid_id": GRID, "description": "拓扑测试",
+            "reporter": {"phone": "13800000000"}}
     if full:
         body |= {"category": "illegal-construction", "attributes": {"construction_status": "正在施工"}}
     else:
