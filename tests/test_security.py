@@ -537,6 +537,23 @@ async def test_open311_feed_publishes_no_contact_details(api, pool):
     ("和平里5栋2单元1201漏水，联系+86 139 7777 8888", ["1201", "7777"], ["和平里", "漏水"]),
     ("邮箱 li.si@example.com.cn 反映12号院3号楼1203噪音", ["li.si@example.com.cn", "1203"], ["噪音", "12号院"]),
     ("路灯坏了三天，2026年11月20日下午3点报修", [], ["路灯坏了三天，2026年11月20日下午3点报修"]),
+    # Full-width digits, other groupings and separators, parenthesised area codes.
+    ("楼下餐馆油烟太大，我电话１３９７７７７８８８８，请回电", ["１３９７７７７８８８８"], ["楼下餐馆油烟太大", "请回电"]),
+    ("噪音扰民，联系人王先生139.7777.8888", ["7777", "8888"], ["噪音扰民，联系人王先生"]),
+    ("井盖丢了，打139 777 78888找我", ["777", "78888"], ["井盖丢了", "找我"]),
+    ("单位座机(010)8456-1234，工作日可接", ["8456", "1234"], ["单位座机", "工作日可接"]),
+    ("物业电话010－84561234不接", ["84561234"], ["物业电话", "不接"]),
+    # Door numbers: the building stays.
+    ("我家住3-2-302，楼上漏水", ["2-302", "302"], ["我家住3-", "楼上漏水"]),
+    ("和平里5号楼2门301的住户半夜装修", ["2门301", "301"], ["和平里5号楼", "的住户半夜装修"]),
+    ("光华里三号楼三〇二室门口堆物", ["三〇二"], ["光华里三号楼", "门口堆物"]),
+    ("5-1-101楼道灯不亮", ["1-101", "101"], ["5-", "楼道灯不亮"]),
+    # ID numbers spaced, and the old 15-digit ones.
+    ("身份证110101 19900307 1234，办证受阻", ["110101", "19900307"], ["办证受阻"]),
+    ("老身份证号110101900307123，补办不了", ["110101900307123"], ["补办不了"]),
+    # E-mail addresses with a full-width at sign or a Chinese full stop for the dot.
+    ("回复请发邮箱wxm＠qq.com。谢谢", ["wxm", "qq.com"], ["回复请发邮箱", "。谢谢"]),
+    ("邮箱wxm@qq。com，请回复", ["wxm", "qq。com"], ["邮箱", "，请回复"]),
 ])
 def test_redaction_of_realistic_chinese_text(text, hidden, kept):
     from schemas.text import redact_for_publication
@@ -544,6 +561,40 @@ def test_redaction_of_realistic_chinese_text(text, hidden, kept):
     out = redact_for_publication(text)
     assert not [h for h in hidden if h in out], out
     assert all(k in out for k in kept), out
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-24上午10:30路灯还是不亮",
+    "2026.11.24晚上8点，3棵树倒在路上",
+    "损失1,234.50元，涉及30户居民",
+    "出租屋2室1厅被隔成了8间",
+    "东门100米处有个坑，已经等了15天",
+    "违建约120平方米，12345热线和110都打过",
+    "见通知第3-2页，编号2026-001",
+    "13:45到14:30之间停水",
+])
+def test_redaction_leaves_ordinary_text_alone(text):
+    from schemas.text import redact_contacts, redact_for_publication
+
+    assert redact_for_publication(text) == text
+    assert redact_contacts(text) == text
+
+
+def test_intake_separates_contacts_written_any_way():
+    """What publication hides, intake takes out of the text too: phones and e-mails join the
+    reporter's contact (as the contact accepts them), ID numbers go."""
+    from whistle.intake import separate_contacts
+
+    description, address, reporter = separate_contacts(
+        "油烟扰民，电话１３９７７７７８８８８，邮箱wxm＠qq.com，身份证110101 19900307 1234", "和平里5号楼2门301", None)
+    assert reporter.phone == "13977778888" and reporter.email == "wxm@qq.com"
+    assert "８８８８" not in description and "wxm" not in description and "19900307" not in description
+    assert description.startswith("油烟扰民，电话[电话已隐去]")
+    assert address == "和平里5号楼2门301"  # door numbers stay for the handlers (never published)
+    for written, phone in (("139.7777.8888", "139-7777-8888"), ("(010)8456-1234", "(010)8456-1234"),
+                           ("010－84561234", "010-84561234"), ("139 777 78888", "139-777-78888")):
+        assert separate_contacts(f"请回电{written}", None, None)[2].phone == phone, written
+    assert separate_contacts("邮箱wxm@qq。com", None, None)[2].email == "wxm@qq.com"
 
 
 # 5. one rule for reporter data
