@@ -778,6 +778,59 @@ async def test_forwarded_addresses_count_only_from_trusted_proxies(dev_env, demo
     assert create_app  # (the app is built by serve_api)
 
 
+async def rotating_forwarded_for(url: str) -> list[int]:
+    """Three requests from this loopback client, each claiming another address."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        return [(await http.get("/v1/categories", headers={"X-Forwarded-For": f"198.51.100.{i}"})).status_code
+                for i in range(3)]
+
+
+async def test_whistle_api_behind_real_uvicorn_ignores_forwarded_for_from_loopback(dev_env, db_url, tmp_path):
+    """`whistle api` as deployed: uvicorn's own proxy headers (which trust 127.0.0.1 by default)
+    are off, so with no WHISTLE_TRUSTED_PROXIES a loopback client rotating X-Forwarded-For still
+    meets 429."""
+    import httpx
+
+    from tests.conftest import TEST_KEY_ENTRY
+    from tests.test_dev_stack import WHISTLE, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {
+        "WHISTLE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host, "WHISTLE_DATABASE_URL": db_url,
+        "WHISTLE_TOKEN_SECRET": "t", "WHISTLE_CODEC_KEYS": TEST_KEY_ENTRY, "WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY,
+        "WHISTLE_HOST": "127.0.0.1", "WHISTLE_API_PORT": str(port), "WHISTLE_RATE_LIMIT_ADDRESS": "2/minute",
+        "WHISTLE_API_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "WHISTLE_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([*WHISTLE, "api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(timeout=1) as http:
+            for _ in range(200):
+                try:
+                    if (await http.get(f"{url}/livez")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    assert proc.poll() is None, proc.stderr.read().decode()
+                    await asyncio.sleep(0.1)
+        assert await rotating_forwarded_for(url) == [200, 200, 429]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def test_whistle_dev_api_ignores_forwarded_for_from_loopback(dev_env, demo, pool):
+    """The same for the API `whistle dev` serves (its uvicorn runs in the stack's own loop)."""
+    from tests.test_dev_stack import free_port
+    from whistle.config import Settings
+    from whistle.dev import DevStack
+
+    s = Settings(host="127.0.0.1", api_port=free_port(), token_secret="t", rate_limit_address="2/minute")
+    async with DevStack(s)._api(dev_env.client, pool, demo, TEST_KEYRING):
+        assert await rotating_forwarded_for(f"http://127.0.0.1:{s.api_port}") == [200, 200, 429]
+
+
 def test_rate_limit_storage_is_configurable():
     from limits.errors import ConfigurationError
     from limits.storage import MemoryStorage

@@ -86,7 +86,10 @@ def api(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     _join_dev_stack(data_dir)
     settings = load_settings(config)
     configure_logging(settings.log_format, settings.log_level)
-    uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 before the
+    # app's own WHISTLE_TRUSTED_PROXIES rule sees the request (api.guard.client_address).
+    uvicorn.run(app_from_settings(settings), host=settings.host, port=settings.api_port, log_config=None,
+                proxy_headers=False)
 
 
 from whistle.cli_issues import app as issue_app

@@ -179,7 +179,8 @@ class DevStack:
 
         s = self.settings
         app = create_app(build_deps(s, client, pool, jurisdiction), s, codec=EncryptionCodec(keyring))
-        server = _EmbeddedServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False))
+        server = _EmbeddedServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False,
+                                                proxy_headers=False))  # only WHISTLE_TRUSTED_PROXIES decides
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
