@@ -8,6 +8,7 @@ import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticCustomError
 
 
 def reject_nul(data: Any) -> Any:
@@ -44,10 +45,14 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 def reject_controls(data: Any) -> Any:
     """Like reject_nul, for every control character: for the models of the HTTP edge (the
     workflow's own input models keep refusing NUL only, so that histories written before this
-    rule still replay)."""
-    for item in _strings(data):
+    rule still replay). Models given already built (Open311's reporter) are looked into too; the
+    error names the field (`ctx.field`, the path below the model being validated)."""
+    for where, item in _strings(data):
         if CONTROL.search(item):
-            raise ValueError("text must not contain control characters (other than tab and new line)")
+            raise PydanticCustomError(
+                "control_characters", "text must not contain control characters (other than tab and new line)",
+                {"field": ".".join(str(p) for p in where)},
+            )
     return data
 
 
@@ -60,16 +65,19 @@ _XML_UNSAFE = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U001
 
 
 def _strings(data: Any):
-    stack = [data]
+    """Every string in `data` (keys too) with its path: dicts, lists and pydantic models."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
     while stack:
-        item = stack.pop()
+        where, item = stack.pop()
         if isinstance(item, str):
-            yield item
+            yield where, item
+        elif isinstance(item, BaseModel):
+            stack.extend((where + (k,), v) for k, v in item)
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for k, v in item.items():
+                stack.extend([(where + (k,), k), (where + (k,), v)])
         elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            stack.extend((where + (i,), v) for i, v in enumerate(item))
 
 
 class RefusesControls(RefusesNul):

@@ -677,11 +677,30 @@ async def test_open311_dates_out_of_range_are_400(api, query):
 async def test_control_characters_are_refused_at_intake(api, char):
     r = await api.http.post("/v1/issues", json=body(channel="hotline", description=f"坏了{char}"), headers=HOTLINE_KEY)
     assert r.status_code == 422 and "control characters" in r.text
+    assert r.json()["detail"][0]["field"] == "description"  # the field is named, not ""
+    r = await api.http.post("/v1/issues", json=body(channel="hotline", reporter={"name": f"王{char}"}), headers=HOTLINE_KEY)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reporter.name"
     form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
             "description": f"坏了{char}"}
     assert (await api.http.post("/open311/v2/requests.json", data=form)).status_code == 400
     r = await act_on(api, "hotline-x", "escalate", GRID_KEY, reason=f"r{char}")
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"first_name": "a\x1b[31mb"}, "first_name/last_name"),
+    ({"last_name": "王\x07"}, "first_name/last_name"),
+    ({"email": "a\x01b@x.com"}, "email"),
+])
+async def test_open311_refuses_control_characters_in_the_reporter(api, fields, named):
+    """Open311 builds the reporter from its own form fields: they are checked like the rest."""
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
+            "description": "树枝挡路"} | fields
+    for fmt in ("json", "xml"):
+        r = await api.http.post(f"/open311/v2/requests.{fmt}", data=form)
+        assert r.status_code == 400, r.text
+        assert "control characters" in r.text and named in r.text, r.text
+    assert api.notifier.tokens == []  # nothing was submitted
 
 
 def test_the_xml_writer_is_well_formed_whatever_is_stored():
