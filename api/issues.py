@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -15,6 +16,8 @@ from api.errors import ApiError, validation_detail
 from api.bodies import with_actor, without_actor
 from api.guard import (
     API_KEY_HEADER,
+    PUBLIC,
+    api_key_header,
     authenticate,
     client_address,
     limited,
@@ -57,6 +60,10 @@ ACTIONS = {
 }
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
+feedback_token_header = APIKeyHeader(
+    name=FEEDBACK_TOKEN_HEADER, scheme_name="FeedbackToken", auto_error=False,
+    description="a resident's feedback token (the feedback action only, instead of an API key)",
+)
 # A query waits for the workflow's task; one whose task keeps failing never answers.
 QUERY_TIMEOUT = timedelta(seconds=5)
 UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
@@ -82,12 +89,18 @@ async def fetch_state(request: Request, issue_id: str):
         raise  # a workflow task failing or still registering: 503 (api.errors.temporal_trouble)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise ApiError(404, f"no issue {issue_id!r}") from None
+            raise not_found(issue_id) from None
         if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
             await refuse_foreign_run(deps(request).client, handle.id, 503, f"issue {issue_id!r} cannot be read")
             raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
                            headers={"Retry-After": "30"}) from None
         raise
+
+
+def not_found(issue_id: str) -> ApiError:
+    """No such issue, and also an issue outside the caller's scope: the same answer for both, so
+    that a key cannot learn which issues exist outside its part of the district."""
+    return ApiError(404, f"no issue {issue_id!r}")
 
 
 async def refuse_foreign_run(client, workflow_id: str, status: int, what: str) -> None:
@@ -213,7 +226,7 @@ async def deliver_token_to_recorded_contact(d, handle, s: IssueState) -> None:
 async def show(request: Request, issue_id: str, p: Annotated[Principal, Depends(principal)]) -> IssueView:
     handle, s = await fetch_state(request, issue_id)
     if not in_scope(p, s):
-        raise ApiError(403, "this issue is outside your scope")
+        raise not_found(issue_id)
     return await view(handle, p, s)
 
 
@@ -241,12 +254,12 @@ async def list_issues(
     return IssueList(issues=[IssueRow(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/categories", dependencies=[Depends(limited)])
+@router.get("/categories", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
 async def categories(request: Request) -> list[dict[str, Any]]:
     return [c.model_dump(mode="json") for c in deps(request).jurisdiction.categories]
 
 
-@router.get("/units", dependencies=[Depends(limited)])
+@router.get("/units", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
 async def units(request: Request) -> dict[str, Any]:
     j = deps(request).jurisdiction
     return {
@@ -261,7 +274,8 @@ BODIES = {name: without_actor(model) for name, model in ACTIONS.items()}
 
 async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
     """Run an IssueWorkflow update for the key's principal (or a resident's feedback token):
-    403 outside the principal's scope, 409 with the workflow's reason when not allowed now."""
+    404 outside the principal's scope (as for no issue), 403 for a role the workflow refuses,
+    409 with the workflow's reason when not allowed now."""
     d = deps(request)
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
@@ -280,7 +294,7 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
         actor = p.actor()
         _, current = await fetch_state(request, issue_id)
         if not in_scope(p, current):  # before the workflow's reason: that would tell the stage
-            raise ApiError(403, "this issue is outside your scope")
+            raise not_found(issue_id)
     if action == "urge" and body.unit_id is not None and not known_unit(d.jurisdiction, body.unit_id):
         raise ApiError(422, "invalid input", [{"field": "unit_id", "message": "no such unit or department"}])
     try:
@@ -304,9 +318,12 @@ def _action_route(name: str, body_model) -> None:
     route.__name__ = f"action_{name}"
     route.__annotations__["body"] = body_model  # a real type, not this module's postponed string
     extra = " A resident sends it with the header X-Feedback-Token instead of an API key." if name == "feedback" else ""
+    # The route reads its credentials itself (an API key, or for feedback a resident's token):
+    # these dependencies only declare them in OpenAPI, one security requirement each (either).
+    schemes = [Security(api_key_header)] + ([Security(feedback_token_header)] if name == "feedback" else [])
     router.post(
         f"/issues/{{issue_id}}/actions/{name}", response_model=IssueView, name=f"action_{name}",
-        summary=f"{name}", description=f"{ACTIONS[name].__doc__ or name}{extra}",
+        summary=f"{name}", description=f"{ACTIONS[name].__doc__ or name}{extra}", dependencies=schemes,
     )(route)
 
 

@@ -744,11 +744,19 @@ async def test_405_says_allow(api):
     assert r.status_code == 405 and "GET" in r.headers["Allow"] and r.json()["error"]
 
 
-async def test_out_of_scope_actions_are_403_and_do_not_tell_the_stage(api):
+async def test_out_of_scope_is_answered_as_no_issue(api):
+    """A key outside the issue's scope gets exactly what it gets for an issue that does not
+    exist, on reads and on every action: it cannot learn which issues exist, nor their stage."""
     iid = (await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)).json()["issue_id"]
-    for who in ("grid-other", "street-donghua", "dept-chengguan"):
-        r = await act_on(api, iid, "resolve", key(who), summary="x")
-        assert r.status_code == 403 and "stage" not in r.text and "grid" not in r.json()["error"], (who, r.text)
+    missing = "hotline-" + uuid.uuid4().hex[:10]
+    for who in ("grid-other", "street-donghua", "dept-chengguan", "wechat-miniprogram"):
+        for issue in (iid, missing):
+            r = await act_on(api, issue, "resolve", key(who), summary="x")
+            shown = await api.http.get(f"/v1/issues/{issue}", headers=key(who))
+            assert (r.status_code, shown.status_code) == (404, 404), (who, r.text, shown.text)
+            assert r.json() == shown.json() == {"error": f"no issue {issue!r}"}, (who, r.text)
+    # A key inside the scope is answered as before: here the issue's own grid resolves it.
+    assert (await act_on(api, iid, "resolve", GRID_KEY, summary="x")).status_code == 200
 
 
 async def test_urge_refuses_an_unknown_unit(api):
@@ -760,8 +768,22 @@ async def test_urge_refuses_an_unknown_unit(api):
 
 async def test_openapi_declares_the_key_the_422_shape_and_typed_actions(api):
     doc = (await api.http.get("/openapi.json")).json()
-    [scheme] = doc["components"]["securitySchemes"].values()
-    assert scheme == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "your API key"}
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "your API key"}
+    assert schemes["FeedbackToken"]["in"] == "header" and schemes["FeedbackToken"]["name"] == "X-Feedback-Token"
+    # Every operation says how it is authenticated: a key, a key or a feedback token (either), or
+    # explicitly nothing (published data) — none leaves it unsaid under /v1.
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            if path.startswith("/v1/"):
+                assert "security" in op, (method, path)
+    for action in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
+                   "assign", "urge", "review"):
+        assert doc["paths"][f"/v1/issues/{{issue_id}}/actions/{action}"]["post"]["security"] == [{"APIKeyHeader": []}]
+    assert doc["paths"]["/v1/issues/{issue_id}/actions/feedback"]["post"]["security"] == [
+        {"APIKeyHeader": []}, {"FeedbackToken": []}]
+    for public in ("/v1/league/{period}", "/v1/briefings/{month}", "/v1/categories", "/v1/units"):
+        assert doc["paths"][public]["get"]["security"] == [], public
     assert {"field", "message"} <= set(doc["components"]["schemas"]["ValidationError"]["properties"])
     assert "loc" not in json.dumps(doc["components"]["schemas"]["ValidationError"])
     for action in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
