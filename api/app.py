@@ -129,7 +129,10 @@ async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str
     async with open_pool(settings.database_url) as pool, \
             metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk) as metrics_url:
         app = create_app(build_deps(settings, client, pool, jurisdiction), settings, codec=EncryptionCodec(keyring))
-        server = metrics.InLoopServer(uvicorn.Config(app, host=settings.host, port=settings.api_port, log_config=None, lifespan="off"))
+        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 before
+        # the app's own WHISTLE_TRUSTED_PROXIES rule sees the request (api.guard.client_address).
+        server = metrics.InLoopServer(uvicorn.Config(app, host=settings.host, port=settings.api_port, log_config=None,
+                                                     lifespan="off", proxy_headers=False))
         async with server.running() as serving:  # at the block's end: the requests in flight finish, then it closes
             url = f"http://{settings.host}:{settings.api_port}"
             log.info("api.started", url=url, metrics=f"{metrics_url}/metrics", temporal=client.service_client.config.target_host)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
 from api.errors import ApiError
-from api.guard import limited
+from api.guard import PUBLIC, limited
 from schemas.base import DEFAULT_TIMEZONE
 from schemas.briefing import MONTH_PATTERN, Briefing, UnitFigures
 from whistle.db import queries
@@ -35,7 +35,8 @@ async def load_briefing(request: Request, month: str) -> Briefing:
     return found
 
 
-@router.get("/v1/briefings/{month}", response_model=Briefing, dependencies=[Depends(limited)])
+@router.get("/v1/briefings/{month}", response_model=Briefing, dependencies=[Depends(limited)],
+            openapi_extra=PUBLIC)
 async def briefing_json(request: Request, month: Month) -> Briefing:
     """The month's briefing: per department and per street, dispatched, resolved on time and
     late, still open, completion and on-time rates, dissatisfied answers, repeat complaints;

@@ -21,7 +21,14 @@ def body(error: str, detail: Any = None) -> dict[str, Any]:
 
 def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """pydantic's errors, reduced to field and message (no input echo: it may be personal data)."""
-    return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")} for e in errors]
+    return [{"field": error_field(e), "message": e.get("msg", "")} for e in errors]
+
+
+def error_field(error: dict[str, Any]) -> str:
+    """Where a pydantic error is: its location, and below it the field a model-level check names
+    (schemas.text.reject_controls puts the path of the offending text in `ctx.field`)."""
+    below = (error.get("ctx") or {}).get("field")
+    return ".".join([*(str(p) for p in error.get("loc", ()) if p != "body"), *([str(below)] if below else [])])
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -114,6 +114,11 @@ async def principal(request: Request, key: Annotated[str | None, Depends(api_key
     return p
 
 
+# OpenAPI for a route open without a key (published data): an explicitly empty security
+# requirement, so that a reader of the document sees "public", not "forgot to say".
+PUBLIC = {"security": []}
+
+
 async def limited(request: Request) -> None:
     """Dependency for routes open without a key: the per-address limit only."""
     request.app.state.deps.limits.check(client_address(request), None)

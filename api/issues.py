@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Security
+from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -15,6 +16,8 @@ from api.errors import ApiError, validation_detail
 from api.bodies import with_actor, without_actor
 from api.guard import (
     API_KEY_HEADER,
+    PUBLIC,
+    api_key_header,
     authenticate,
     client_address,
     limited,
@@ -40,9 +43,11 @@ from schemas.actions import (
 from schemas.intake import IssueIntake, workflow_id_for
 from schemas.issue import IssueState
 from schemas.principal import UNIT_ROLES, Actor, Principal, Role
+from whistle.attest import foreign_start
 from whistle.db import queries
 from whistle.intake import separate_contacts, submit_issue
 from whistle.locate import LocationError
+from domain.authority import someone_to_ask
 from whistle.tokens import check_feedback_token, feedback_token
 from workflows.issue import IssueWorkflow
 
@@ -56,6 +61,10 @@ ACTIONS = {
 }
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
+feedback_token_header = APIKeyHeader(
+    name=FEEDBACK_TOKEN_HEADER, scheme_name="FeedbackToken", auto_error=False,
+    description="a resident's feedback token (the feedback action only, instead of an API key)",
+)
 # A query waits for the workflow's task; one whose task keeps failing never answers.
 QUERY_TIMEOUT = timedelta(seconds=5)
 UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
@@ -81,11 +90,29 @@ async def fetch_state(request: Request, issue_id: str):
         raise  # a workflow task failing or still registering: 503 (api.errors.temporal_trouble)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise ApiError(404, f"no issue {issue_id!r}") from None
+            raise not_found(issue_id) from None
         if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
+            await refuse_foreign_run(deps(request).client, handle.id, 503, f"issue {issue_id!r} cannot be read")
             raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
                            headers={"Retry-After": "30"}) from None
         raise
+
+
+def not_found(issue_id: str) -> ApiError:
+    """No such issue, and also an issue outside the caller's scope: the same answer for both, so
+    that a key cannot learn which issues exist outside its part of the district."""
+    return ApiError(404, f"no issue {issue_id!r}")
+
+
+async def refuse_foreign_run(client, workflow_id: str, status: int, what: str) -> None:
+    """When the run under an issue's id never answers: if whistle did not start it (its start is
+    not attested, whistle.attest), say so, and log it for ops, instead of "try again later"."""
+    reason = await foreign_start(client, workflow_id)
+    if reason is not None:
+        log.warning("issue.foreign_run", workflow_id=workflow_id, reason=reason)
+        raise ApiError(status, f"{what}: the workflow under its id ({workflow_id}) was started outside whistle "
+                               f"({reason}) and never runs; ops must terminate it (see docs/security.md)",
+                       {"workflow_id": workflow_id})
 
 
 # ---------------------------------------------------------------------------------- intake
@@ -95,20 +122,21 @@ async def submit(
 ) -> IntakeResponse:
     """Create the issue (201), or return the one already made for this (channel, reference) (200).
     The feedback token is in the answer only for intake services, who act for residents; for an
-    issue a handler or the supervisor enters, it goes to the reporter's own contact."""
+    issue a handler or the supervisor enters, it goes to the reporter's contact recorded with the
+    issue (never one a resubmission gives). An issue without a reporter has no token at all."""
     require_role(p, *SUBMITTERS)
     d = deps(request)
     intake = to_intake(d, body)
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
     response.status_code = 201 if created else 200
-    s = await wait_registered(handle)
+    s = await wait_registered(handle, d.client)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
-    token = feedback_token(d.token_secret, intake.issue_id)
-    if p.role != Role.intake and intake.reporter is not None:
-        await deliver_token(d, intake.issue_id, intake.reporter, token)
+    token = feedback_token(d.token_secret, intake.issue_id) if someone_to_ask(s) else None
+    if p.role != Role.intake:
+        await deliver_token_to_recorded_contact(d, handle, s)
     return IntakeResponse(
         issue_id=intake.issue_id,
         workflow_id=intake.workflow_id,
@@ -153,8 +181,9 @@ def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
 
 
-async def wait_registered(handle, attempts: int = 100) -> IssueState:
-    """The state once the workflow's first task has run (normally a few milliseconds)."""
+async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
+    """The state once the workflow's first task has run (normally a few milliseconds). A run
+    under the id that whistle did not start never registers: 409, saying so."""
     import asyncio
 
     from temporalio.client import WorkflowQueryFailedError
@@ -166,22 +195,31 @@ async def wait_registered(handle, attempts: int = 100) -> IssueState:
             await asyncio.sleep(0.05)
         except RPCError as err:
             if err.status in UNREADABLE:  # e.g. started by hand without the keyring: it never runs
+                await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
                 raise ApiError(503, "an issue with this channel and reference exists but does not answer",
                                headers={"Retry-After": "30"}) from None
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
             await asyncio.sleep(0.05)
+    await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
 
 
-async def deliver_token(d, issue_id: str, reporter, token: str) -> None:
-    """To the reporter through the notifier. Sent again when the intake is resubmitted (the
-    webhook's Idempotency-Key lets the gateway drop repeats), so a failed delivery is retried by
-    resubmitting; a failure never fails the intake, which is done."""
+async def deliver_token_to_recorded_contact(d, handle, s: IssueState) -> None:
+    """The feedback token, through the notifier, to the reporter's contact as the workflow
+    recorded it at the first intake: a resubmission's body names no recipient (it could name
+    anyone's phone). Sent again on each resubmission (the webhook's Idempotency-Key lets the
+    gateway drop repeats), so a failed delivery is retried by resubmitting; a failure never fails
+    the intake, which is done. An issue with no reporter (a patrol's finding) gets none."""
+    if not someone_to_ask(s):
+        return
+    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT)
+    if reporter is None:
+        return
     try:
-        await d.notifier.send_feedback_token(issue_id, reporter, token)
+        await d.notifier.send_feedback_token(s.issue_id, reporter, feedback_token(d.token_secret, s.issue_id))
     except Exception as exc:  # the gateway is down: the issue stands, the resident waits
-        log.warning("feedback_token.delivery_failed", issue_id=issue_id, error=type(exc).__name__)
+        log.warning("feedback_token.delivery_failed", issue_id=s.issue_id, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -189,7 +227,7 @@ async def deliver_token(d, issue_id: str, reporter, token: str) -> None:
 async def show(request: Request, issue_id: str, p: Annotated[Principal, Depends(principal)]) -> IssueView:
     handle, s = await fetch_state(request, issue_id)
     if not in_scope(p, s):
-        raise ApiError(403, "this issue is outside your scope")
+        raise not_found(issue_id)
     return await view(handle, p, s)
 
 
@@ -217,12 +255,12 @@ async def list_issues(
     return IssueList(issues=[IssueRow(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/categories", dependencies=[Depends(limited)])
+@router.get("/categories", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
 async def categories(request: Request) -> list[dict[str, Any]]:
     return [c.model_dump(mode="json") for c in deps(request).jurisdiction.categories]
 
 
-@router.get("/units", dependencies=[Depends(limited)])
+@router.get("/units", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
 async def units(request: Request) -> dict[str, Any]:
     j = deps(request).jurisdiction
     return {
@@ -237,7 +275,8 @@ BODIES = {name: without_actor(model) for name, model in ACTIONS.items()}
 
 async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
     """Run an IssueWorkflow update for the key's principal (or a resident's feedback token):
-    403 outside the principal's scope, 409 with the workflow's reason when not allowed now."""
+    404 outside the principal's scope (as for no issue), 403 for a role the workflow refuses,
+    409 with the workflow's reason when not allowed now."""
     d = deps(request)
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
@@ -245,6 +284,10 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
         if not check_feedback_token(d.token_secret, issue_id, token):
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
+        _, current = await fetch_state(request, issue_id)
+        if not someone_to_ask(current):  # a token made before issues with nobody to ask got none
+            raise ApiError(409, "this issue has no reporter to ask: it takes no feedback "
+                                "(it closes as no_feedback when its feedback window ends)")
     else:
         d.limits.check(client_address(request), None)
         p = authenticate(request, request.headers.get(API_KEY_HEADER))
@@ -252,7 +295,7 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
         actor = p.actor()
         _, current = await fetch_state(request, issue_id)
         if not in_scope(p, current):  # before the workflow's reason: that would tell the stage
-            raise ApiError(403, "this issue is outside your scope")
+            raise not_found(issue_id)
     if action == "urge" and body.unit_id is not None and not known_unit(d.jurisdiction, body.unit_id):
         raise ApiError(422, "invalid input", [{"field": "unit_id", "message": "no such unit or department"}])
     try:
@@ -276,9 +319,12 @@ def _action_route(name: str, body_model) -> None:
     route.__name__ = f"action_{name}"
     route.__annotations__["body"] = body_model  # a real type, not this module's postponed string
     extra = " A resident sends it with the header X-Feedback-Token instead of an API key." if name == "feedback" else ""
+    # The route reads its credentials itself (an API key, or for feedback a resident's token):
+    # these dependencies only declare them in OpenAPI, one security requirement each (either).
+    schemes = [Security(api_key_header)] + ([Security(feedback_token_header)] if name == "feedback" else [])
     router.post(
         f"/issues/{{issue_id}}/actions/{name}", response_model=IssueView, name=f"action_{name}",
-        summary=f"{name}", description=f"{ACTIONS[name].__doc__ or name}{extra}",
+        summary=f"{name}", description=f"{ACTIONS[name].__doc__ or name}{extra}", dependencies=schemes,
     )(route)
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.bodies import with_actor, without_actor
 from api.errors import ApiError, validation_detail
-from api.guard import limited, principal, require_role
+from api.guard import PUBLIC, limited, principal, require_role
 from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
 from schemas.base import DEFAULT_TIMEZONE
@@ -112,7 +112,8 @@ async def load_table(request: Request, period: str, drafts: bool = False) -> dic
     return table
 
 
-@router.get("/v1/league/{period}", response_model=PublishedLeague, dependencies=[Depends(limited)])
+@router.get("/v1/league/{period}", response_model=PublishedLeague, dependencies=[Depends(limited)],
+            openapi_extra=PUBLIC)
 async def league_json(request: Request, period: Period) -> PublishedLeague:
     """The published red/black list: every rate of every department and street with its
     numerator, denominator and interval, the score's interval, the supervisor's adjustments."""

@@ -21,16 +21,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from api.errors import ApiError
+from api.errors import ApiError, error_field
 from api.guard import authenticate, client_address
-from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token, to_intake, wait_registered
+from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token_to_recorded_contact, to_intake, wait_registered
 from api.scope import check_submission
 from api.views import IntakeRequest
-from schemas.intake import REFERENCE_PATTERN, Channel, Reporter, workflow_id_for
+from schemas.intake import REFERENCE_PATTERN, Channel, workflow_id_for
 from schemas.text import redact_for_publication, xml_safe
 from whistle.db import queries
 from whistle.intake import submit_issue
-from whistle.tokens import feedback_token
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -253,6 +252,9 @@ def service_request(deps, snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 _ATTRIBUTE = re.compile(r"^attribute\[([a-z][a-z0-9_]{0,31})\]$")
+# Our intake's fields by the names of the form they came from (for error messages).
+_FORM_FIELDS = {"reporter.name": "first_name/last_name", "reporter.phone": "phone", "reporter.email": "email",
+                "grid_id": "address_id", "address": "address_string", "category": "service_code"}
 
 
 @router.post("/requests.{fmt}")
@@ -288,7 +290,7 @@ async def create_request(request: Request, fmt: str) -> Response:
     try:
         name = " ".join(x for x in (fields.get("first_name"), fields.get("last_name")) if x) or None
         contact = {"name": name, "phone": fields.get("phone") or None, "email": fields.get("email") or None}
-        reporter = Reporter(**contact) if any(contact.values()) else None
+        reporter = contact if any(contact.values()) else None  # checked by IntakeRequest, control characters too
         lat = float(fields["lat"]) if fields.get("lat") else None
         long = float(fields["long"]) if fields.get("long") else None
         code = fields["service_code"]
@@ -308,7 +310,8 @@ async def create_request(request: Request, fmt: str) -> Response:
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(x) for x in first["loc"]) or "input"
+        field = error_field(first) or "input"
+        field = _FORM_FIELDS.get(field, field)  # as the client sent it
         raise Open311Error(400, f"{field}: {first['msg']}", fmt) from None
     except ValueError:
         raise Open311Error(400, "lat and long must be numbers", fmt) from None
@@ -324,9 +327,8 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
     handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
-    await wait_registered(handle)
-    if intake.reporter is not None:  # the resident's own way to rate the result
-        await deliver_token(deps, intake.issue_id, intake.reporter, feedback_token(deps.token_secret, intake.issue_id))
+    # The resident's own way to rate the result, to the contact of the first submission only.
+    await deliver_token_to_recorded_contact(deps, handle, await wait_registered(handle, deps.client))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
     return render(fmt, answer, "service_requests", "request")

@@ -82,7 +82,8 @@ class IntakeResponse(BaseModel):
     feedback_token: str | None = Field(
         default=None,
         description="for intake services only: give it to the resident, it lets them send feedback on this issue "
-        "(for an issue a handler enters, the token goes to the reporter's phone or e-mail)",
+        "(for an issue a handler enters, the token goes to the reporter's phone or e-mail). None when there is "
+        "nobody to ask: no reporter's contact, or a grid patrol's own finding",
     )
     issue: IssueView
 

@@ -4,9 +4,11 @@ read model would make its activity fail on every retry)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, model_validator
+from pydantic_core import PydanticCustomError
 
 
 def reject_nul(data: Any) -> Any:
@@ -43,10 +45,14 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 def reject_controls(data: Any) -> Any:
     """Like reject_nul, for every control character: for the models of the HTTP edge (the
     workflow's own input models keep refusing NUL only, so that histories written before this
-    rule still replay)."""
-    for item in _strings(data):
+    rule still replay). Models given already built (Open311's reporter) are looked into too; the
+    error names the field (`ctx.field`, the path below the model being validated)."""
+    for where, item in _strings(data):
         if CONTROL.search(item):
-            raise ValueError("text must not contain control characters (other than tab and new line)")
+            raise PydanticCustomError(
+                "control_characters", "text must not contain control characters (other than tab and new line)",
+                {"field": ".".join(str(p) for p in where)},
+            )
     return data
 
 
@@ -59,16 +65,19 @@ _XML_UNSAFE = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U001
 
 
 def _strings(data: Any):
-    stack = [data]
+    """Every string in `data` (keys too) with its path: dicts, lists and pydantic models."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
     while stack:
-        item = stack.pop()
+        where, item = stack.pop()
         if isinstance(item, str):
-            yield item
+            yield where, item
+        elif isinstance(item, BaseModel):
+            stack.extend((where + (k,), v) for k, v in item)
         elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            for k, v in item.items():
+                stack.extend([(where + (k,), k), (where + (k,), v)])
         elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            stack.extend((where + (i,), v) for i, v in enumerate(item))
 
 
 class RefusesControls(RefusesNul):
@@ -82,33 +91,90 @@ class RefusesControls(RefusesNul):
 
 # ---------------------------------------------------------------------------------- contact details in free text
 # What a resident or a call-taker types into a description or an address: mainland mobile and
-# landline numbers, 18-digit resident ID numbers, e-mail addresses, and door / room numbers.
-PHONE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(?:1[3-9][0-9](?:[- ]?[0-9]{4}){2}|0[1-9][0-9]{1,2}[- ]?[0-9]{3,4}[- ]?[0-9]{4})(?![0-9])")
-ID_NUMBER = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-# 3号楼302室, 5栋2单元1201, 12号院3号, 302房, 2单元502, Room 302 — the building may stay, the door goes.
+# landline numbers, resident ID numbers (18 digits, and the old 15), e-mail addresses, and door /
+# room numbers. The patterns read the text's NFKC form, so full-width digits, letters, ＠, －, ．
+# and parentheses are matched like their ASCII twins; what is replaced is the original's span, so
+# the text keeps its own characters (its Chinese punctuation) everywhere else.
+_SEP = r"[-.\u2010-\u2015 ]"  # between groups of digits: - . space, and the dashes NFKC keeps
+PHONE = re.compile(
+    r"(?<![0-9])(?:\(?\+?86\)?" + _SEP + r"?)?"
+    r"(?:1[3-9](?:" + _SEP + r"?[0-9]){9}"  # 11 digits, grouped any way: 139 777 78888, 139.7777.8888
+    r"|(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})" + _SEP + r"?[0-9]{3,4}" + _SEP + r"?[0-9]{4})"  # (010)8456-1234
+    r"(?![0-9])"
+)
+_DATE = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+ID_NUMBER = re.compile(
+    r"(?<![0-9])[1-9][0-9]{5}[ -]?(?:18|19|20)[0-9]{2}" + _DATE + r"[ -]?[0-9]{3}[0-9Xx](?![0-9])"  # 18, as 6-8-4 too
+    r"|(?<![0-9])[1-9][0-9]{5}[0-9]{2}" + _DATE + r"[0-9]{3}(?![0-9Xx])"  # the old 15-digit number
+)
+# wxm@qq.com, wxm＠qq.com (NFKC), wxm@qq。com: a domain's dot written as the Chinese full stop.
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:[.。][A-Za-z0-9-]+)*[.。][A-Za-z]{2,}")
+# Door numbers go, their building stays (`redact` is what is hidden): 3号楼302室 → 3号楼[…],
+# 5栋2单元1201, 5号楼2门301, 3-2-302 (building-unit-room) → 3-[…], 三号楼三〇二室, Room 302.
+# Not doors: counts and sizes (30户居民, 2室1厅, 东门100米, 3棵树), dates, amounts.
+_NOT_A_MEASURE = r"(?![0-9])(?!\s*(?:米|元|路|公里|号线|块|个|人|斤|平|次|天|年|月|日|时|点|分|秒|吨|辆|棵|株|%))"
 DOOR = re.compile(
-    r"(?:[0-9０-９]+\s*单元\s*)?[0-9０-９]{1,5}\s*(?:室|房|户|号房)"
-    r"|[0-9０-９]+\s*单元\s*[0-9０-９]{2,5}"
-    r"|(?:[0-9０-９]+\s*(?:号楼|栋|幢|座))\s*[0-9０-９]{3,5}(?![0-9０-９号室房户])"
-    r"|\b(?:room|rm\.?|apt\.?|flat)\s*[0-9A-Za-z-]+",
+    r"(?P<redact>(?:[0-9]+\s*(?:单元|门)\s*)?[0-9]{1,5}\s*(?:室|号房|房(?![间屋子东租价产]))"
+    r"(?!\s*[0-9一二两三四五六七八九十]\s*厅)"  # 2室1厅 is a flat's layout
+    r"|[0-9]{3,5}\s*户(?![籍口数人居家主民])"
+    r"|[0-9]+\s*(?:单元|门)\s*[0-9]{2,5}" + _NOT_A_MEASURE + r")"
+    r"|[0-9]+\s*(?:号楼|栋|幢|座)\s*(?P<room>[0-9]{3,5})(?![0-9号室房户])"
+    r"|(?<![0-9-])[0-9]{1,3}-(?P<unit_room>[0-9]{1,2}-[0-9]{3,4})(?![0-9-])"
+    r"|(?P<cn>[〇零一二三四五六七八九]{3,4}\s*(?:室|号房|房|户))"
+    r"|(?P<en>\b(?:room|rm\.?|apt\.?|flat)\s*[0-9A-Za-z-]+)",
     re.IGNORECASE,
 )
 REDACTED = {"phone": "[电话已隐去]", "id": "[证件号已隐去]", "email": "[邮箱已隐去]", "door": "[门牌已隐去]"}
 
 
+def _nfkc(text: str) -> tuple[str, list[int]]:
+    """The NFKC form of `text`, character by character, and for each of its characters the index
+    of the original character it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch) if ord(ch) > 127 else ch
+        out.append(n)
+        origin.extend([i] * len(n))
+    return "".join(out), origin
+
+
+def _redact(pattern: re.Pattern[str], replacement: str, text: str) -> str:
+    """`pattern` matched on the NFKC form; the span it names (its one matched named group, else
+    the whole match) replaced in the original text."""
+    norm, origin = _nfkc(text)
+    pieces, last = [], 0
+    for m in pattern.finditer(norm):
+        group = next((g for g, v in m.groupdict().items() if v is not None), None)
+        start, end = m.span(group) if group else m.span()
+        if start == end or origin[start] < last:
+            continue
+        pieces += [text[last:origin[start]], replacement]
+        last = origin[end - 1] + 1
+    return "".join(pieces) + text[last:]
+
+
+def _phone_contact(found: str) -> str:
+    """A phone number found in text, as the reporter's contact accepts it."""
+    return re.sub(_SEP + "+", "-", unicodedata.normalize("NFKC", found)).strip("-")
+
+
 def contacts_in(text: str) -> dict[str, list[str]]:
-    """The phone numbers and e-mail addresses written into `text`."""
-    return {"phone": PHONE.findall(text), "email": EMAIL.findall(text)}
+    """The phone numbers and e-mail addresses written into `text` (ID numbers are not phones)."""
+    norm = ID_NUMBER.sub(" ", _nfkc(text)[0])
+    return {
+        "phone": [_phone_contact(m.group()) for m in PHONE.finditer(norm)],
+        "email": [m.group().replace("。", ".") for m in EMAIL.finditer(norm)],
+    }
 
 
 def redact_contacts(text: str) -> str:
     """Without phone, ID-card numbers and e-mail addresses (IDs first: they hold phone-like runs)."""
-    text = ID_NUMBER.sub(REDACTED["id"], text)
-    text = EMAIL.sub(REDACTED["email"], text)
-    return PHONE.sub(REDACTED["phone"], text)
+    text = _redact(ID_NUMBER, REDACTED["id"], text)
+    text = _redact(EMAIL, REDACTED["email"], text)
+    return _redact(PHONE, REDACTED["phone"], text)
 
 
 def redact_for_publication(text: str) -> str:
     """What a public feed may print of free text: no contact details and no door numbers."""
-    return DOOR.sub(REDACTED["door"], redact_contacts(text))
+    return _redact(DOOR, REDACTED["door"], redact_contacts(text))

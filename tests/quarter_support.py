@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.evaluation import EvaluationInput
 from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import period_bounds, quarter_of
-from tests.conftest import ATTESTATION, CONVERTER, issue_worker, read_model
+from tests.conftest import CONVERTER, TS_ATTESTATION, issue_worker, read_model
 from tests.helpers import GRID_WORKER, RESIDENT, STREET_HANDLER, SUPERVISOR, act, dept, start, state
 from whistle.console.dev import find_binary
 from whistle.temporal import ensure_search_attributes
@@ -48,7 +48,7 @@ async def step(env, coro, timeout: float = 30):
 async def quarter(demo, pg_server):
     """A whole quarter on its own time-skipping server, run once for the tests that read it."""
     ts_env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER, interceptors=ATTESTATION, test_server_existing_path=str(find_binary("temporal-test-server")))
+        data_converter=CONVERTER, interceptors=TS_ATTESTATION, test_server_existing_path=str(find_binary("temporal-test-server")))
     await ensure_search_attributes(ts_env.client, "default")
     hook = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()

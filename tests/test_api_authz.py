@@ -1,6 +1,7 @@
 """Authorisation matrix over HTTP: each principal × each action, own unit and another's, on an
-issue dispatched to one department (lvhua). 403 = this principal may not (outside its scope
-or not its role); 409 = may, but not now; 200 = done (each success on a fresh issue)."""
+issue dispatched to one department (lvhua). 404 = outside this principal's scope (answered as
+for no issue); 403 = not its role; 409 = may, but not now; 200 = done (each success on a fresh
+issue)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ PRINCIPALS = {
     "intake": "hotline-12345",
 }
 LADDER = ("grid-own", "community-own", "area-own", "street-own")  # the issue's own chain
+OUTSIDE = ("grid-other", "community-other", "street-other", "dept-other")  # may not see the issue at all
 
 ACTIONS = {
     "accept": ({}, {"dept-own": 200}),
@@ -61,7 +63,7 @@ async def dispatched(api) -> str:
 @pytest.mark.parametrize(("action", "who"), CASES, ids=[f"{a}-{w}" for a, w in CASES])
 async def test_matrix(matrix_api, action, who):
     payload, exceptions = ACTIONS[action]
-    expected = exceptions.get(who, 403)
+    expected = exceptions.get(who, 404 if who in OUTSIDE else 403)
     iid = await dispatched(matrix_api) if expected == 200 else matrix_api.shared
     r = await act(matrix_api, iid, action, key(PRINCIPALS[who]), **payload)
     assert r.status_code == expected, r.text

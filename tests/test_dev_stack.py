@@ -112,20 +112,24 @@ def test_dev_stack_runs_stops_and_keeps_its_data(tmp_path, started):
     # the actor key of the data directory, as README shows), so there is data to find again.
     codec = f"http://127.0.0.1:{ports['api']}/codec"
     assert urllib.request.urlopen(f"http://127.0.0.1:{ports['api']}/healthz", timeout=10).status == 200
+    keyed = {**os.environ, "WHISTLE_ACTOR_KEY_FILE": str(tmp_path / "actor.key")}
+
+    def sign(*args: str) -> str:
+        return subprocess.run([*WHISTLE, "actor", "sign", "-w", "issue-hotline-SMOKE1", *args],
+                              capture_output=True, text=True, check=True, timeout=30, env=keyed).stdout.strip()
+
+    intake = '{"intake":{"channel":"hotline","reference":"SMOKE1","category":"noise","grid_id":"heping-a1-c1-g1","description":"噪音"}}'
     temporal(
         "workflow", "start", "--type", "IssueWorkflow", "--task-queue", "whistle", "--workflow-id", "issue-hotline-SMOKE1",
-        "--input", '{"intake":{"channel":"hotline","reference":"SMOKE1","category":"noise","grid_id":"heping-a1-c1-g1","description":"噪音"}}',
+        "--input", intake, "--headers", sign("--start", "IssueWorkflow", "--input", intake),
         port=ports["temporal"], codec=codec,
     )
     escalate = '{"actor":{"id":"g1","role":"grid","unit_id":"heping-a1-c1-g1"},"reason":"扰民"}'
-    header = subprocess.run(
-        [*WHISTLE, "actor", "sign", "-w", "issue-hotline-SMOKE1", "--name", "escalate", "--input", escalate],
-        capture_output=True, text=True, check=True, timeout=30,
-        env={**os.environ, "WHISTLE_ACTOR_KEY_FILE": str(tmp_path / "actor.key")},
-    ).stdout.strip()
+    header = sign("--name", "escalate", "--update-id", "smoke-escalate", "--input", escalate)
     updated = temporal(
         "workflow", "update", "execute", "--workflow-id", "issue-hotline-SMOKE1", "--name", "escalate",
-        "--input", escalate, "--headers", header, "--output", "json", port=ports["temporal"], codec=codec,
+        "--update-id", "smoke-escalate", "--input", escalate, "--headers", header, "--output", "json",
+        port=ports["temporal"], codec=codec,
     )
     assert json.loads(updated)["result"]["stage"] == "street"
     commands_find_the_stack(tmp_path, ports)

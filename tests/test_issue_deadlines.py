@@ -137,12 +137,12 @@ async def own_ts_env():
     and no worker would hold the shared server's clock when that timer fires."""
     from temporalio.testing import WorkflowEnvironment
 
-    from tests.conftest import ATTESTATION, CONVERTER
+    from tests.conftest import CONVERTER, TS_ATTESTATION
     from whistle.console.dev import find_binary
     from whistle.temporal import ensure_search_attributes
 
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER, interceptors=ATTESTATION,
+        data_converter=CONVERTER, interceptors=TS_ATTESTATION,
         test_server_existing_path=str(find_binary("temporal-test-server")))
     await ensure_search_attributes(env.client, "default")
     yield env

@@ -8,16 +8,18 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from tests.api_support import key, serve_api
-from tests.conftest import CONVERTER, TEST_ACTOR_KEYS, issue_worker
-from tests.helpers import SUPERVISOR, events, start, state
-from whistle.attest import HEADER, ActorAttestation, ActorKeys
+from tests.conftest import CONVERTER, TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEYRING, issue_worker
+from tests.helpers import SUPERVISOR, events, start, state, until
+from whistle.attest import HEADER, START_HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.console.dev import find_binary
 from workflows.issue import IssueWorkflow
@@ -55,7 +57,8 @@ async def test_forged_actor_from_the_temporal_cli_is_refused(dev_env, demo, pool
 
 
 async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, pool):
-    """Starts are not attested (an intake has no actor): the keyring is what stops a forged issue."""
+    """An unattested start (here with plain payloads too) never runs a step; the intake of its
+    reference says plainly that the id is held by a workflow whistle did not start."""
     async with issue_worker(dev_env.client, demo, pool) as tq:
         wid = f"issue-hotline-forged-{uuid.uuid4().hex[:6]}"
         intake = {"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
@@ -70,29 +73,180 @@ async def test_a_workflow_started_with_plain_payloads_never_runs(dev_env, demo, 
         async with serve_api(dev_env, demo, pool) as a:
             iid = wid.removeprefix("issue-")
             r = await a.http.get(f"/v1/issues/{iid}", headers=key("supervisor"))
-            assert r.status_code == 503 and "cannot be read" in r.json()["error"] and r.headers["Retry-After"]
+            assert r.status_code == 503 and "cannot be read" in r.json()["error"], r.text
+            assert "started outside whistle" in r.json()["error"]
             r = await a.http.post("/v1/issues", json=intake["intake"] | {"description": "real"}, headers=HOTLINE_KEY)
-            assert r.status_code == 503 and "does not answer" in r.json()["error"], r.text
+            assert r.status_code == 409 and "started outside whistle" in r.json()["error"], r.text
+            assert r.json()["detail"] == {"workflow_id": wid}
         await dev_env.client.get_workflow_handle(wid).terminate("test")
 
 
-async def test_cli_with_the_codec_but_without_attestation_is_forbidden_and_with_it_accepted(dev_env, demo, pool):
+def whistle_actor_sign(*args: str) -> str:
+    """`whistle actor sign …` as an operator runs it, with the tests' actor key."""
+    from typer.testing import CliRunner
+
+    from tests.conftest import TEST_ACTOR_ENTRY
+    from whistle.console.cli import app
+
+    result = CliRunner().invoke(app, ["actor", "sign", *args], env={"WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY})
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+async def test_the_temporal_cli_walk_through_with_whistle_actor_sign(dev_env, demo, pool):
+    """The README's walk-through: a start and updates signed by `whistle actor sign`. Without a
+    header, or with one signed for another workflow, body or update id, refused; the same update
+    id again is the same update (Temporal answers with its first outcome)."""
     async with serve_api(dev_env, demo, pool) as api, http_server(api.app) as url:
-        h = await start(dev_env.client, api.task_queue, "tree-trimming")
         codec = {"TEMPORAL_CODEC_ENDPOINT": f"{url}/codec", "TEMPORAL_CODEC_AUTH": "Bearer key-ops"}
-        update = ["workflow", "update", "execute", "-w", h.id, "--name", "urge", "--input", json.dumps(FORGED)]
-        r = await temporal_cli(dev_env, *update, **codec)
+        wid = f"issue-hotline-cli-{uuid.uuid4().hex[:6]}"
+        start_input = json.dumps({"intake": {"channel": "hotline", "reference": wid.removeprefix("issue-hotline-"),
+                                             "category": "tree-trimming", "grid_id": "heping-a1-c1-g1",
+                                             "description": "树枝挡路"}})
+        header = whistle_actor_sign("-w", wid, "--start", "IssueWorkflow", "--input", start_input)
+        assert header.startswith(f"{START_HEADER}=")
+        r = await temporal_cli(dev_env, "workflow", "start", "--type", "IssueWorkflow", "--task-queue", api.task_queue,
+                               "--workflow-id", wid, "--input", start_input, "--headers", header, **codec)
+        assert r.returncode == 0, r.stderr
+        h = dev_env.client.get_workflow_handle(wid)
+        await until(h, lambda s: True)  # it registered: the signed start ran
+
+        urge = json.dumps(FORGED)
+
+        async def update(update_id: str, *headers: str) -> subprocess.CompletedProcess:
+            return await temporal_cli(dev_env, "workflow", "update", "execute", "-w", wid, "--name", "urge",
+                                      "--update-id", update_id, "--input", urge, *headers, **codec)
+
+        r = await update("u-none")
         assert r.returncode != 0 and "not attested" in r.stderr + r.stdout, r.stderr
-        # Signed for another workflow or another body: refused too.
-        other = TEST_ACTOR_KEYS.sign("issue-other", "urge", [FORGED])
-        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(other)}", **codec)
+        other = whistle_actor_sign("-w", "issue-other", "--name", "urge", "--update-id", "u-1", "--input", urge)
+        r = await update("u-1", "--headers", other)
         assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
         assert await forged_events(pool, await state(h)) == 0
-        # An operator holding the actor key (`whistle actor sign` prints this header).
-        signed = TEST_ACTOR_KEYS.sign(h.id, "urge", [FORGED])
-        r = await temporal_cli(dev_env, *update, "--headers", f"{HEADER}={json.dumps(signed)}", **codec)
+        # An operator holding the actor key: the header names the update id the CLI sends.
+        signed = whistle_actor_sign("-w", wid, "--name", "urge", "--update-id", "u-1", "--input", urge)
+        r = await update("u-1", "--headers", signed)
         assert r.returncode == 0, r.stderr
         assert await forged_events(pool, await state(h)) == 1
+        r = await update("u-2", "--headers", signed)  # the same header under another update id
+        assert r.returncode != 0 and "not attested" in r.stderr + r.stdout
+        r = await update("u-1", "--headers", signed)  # the same update again: its first outcome
+        assert r.returncode == 0, r.stderr
+        assert await forged_events(pool, await state(h)) == 1
+        # An update id is needed to sign at all.
+        from typer.testing import CliRunner
+
+        from whistle.console.cli import app
+
+        result = CliRunner().invoke(app, ["actor", "sign", "-w", wid, "--name", "urge", "--input", urge],
+                                    env={"WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY})
+        assert result.exit_code != 0 and "--update-id" in result.output
+
+
+def accepted_update(history, name: str):
+    """The request of the first accepted update called `name` in a history, as anyone who can
+    read the history sees it: header and (encrypted) body."""
+    for e in history.events:
+        if e.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = e.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.input.name == name:
+                return request
+    raise AssertionError(f"no accepted update {name!r}")
+
+
+async def send_raw_update(client: Client, workflow_id: str, request, update_id: str):
+    """Send a copied update request under `update_id`, as a client without any key could."""
+    from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
+    from temporalio.api.update.v1 import Meta, Request, WaitPolicy
+    from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionRequest
+    from temporalio.api.common.v1 import WorkflowExecution
+
+    return await client.workflow_service.update_workflow_execution(UpdateWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+        wait_policy=WaitPolicy(lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED),
+        request=Request(meta=Meta(update_id=update_id, identity="replayer"), input=request.input),
+    ))
+
+
+async def test_a_captured_update_is_worthless_under_another_update_id(dev_env, demo, pool):
+    """The review's replay: header and body copied from history and resent under a new update id
+    are refused; under the same id Temporal answers with the first outcome and runs nothing."""
+    plain = await Client.connect(dev_env.client.service_client.config.target_host)  # no keys at all
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        first = await h.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        captured = accepted_update(await h.fetch_history(), "urge")
+        assert captured.input.header.fields[HEADER] and captured.meta.update_id == "urge-1"
+        for n in range(3):
+            replayed = await send_raw_update(plain, h.id, captured, f"replayed-{n}")
+            assert replayed.outcome.HasField("failure") and "not attested" in replayed.outcome.failure.message
+        same = await send_raw_update(plain, h.id, captured, "urge-1")
+        assert same.outcome.HasField("success")
+        # An idempotent retry by whistle's own client (the same update id) gets the first result.
+        again = await h.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        assert again == first
+        urges = [e for e in await events(pool, await state(h)) if e.kind == "urged"]
+        assert len(urges) == 1, urges
+
+
+async def test_an_expired_attestation_is_refused(dev_env, demo, pool):
+    target = dev_env.client.service_client.config.target_host
+    late = await Client.connect(target, data_converter=CONVERTER, interceptors=[
+        ActorAttestation(TEST_ACTOR_KEYS, TEST_KEYRING, clock=lambda: time.time() - TEST_ACTOR_KEYS.max_age - 60)])
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "tree-trimming")
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await late.get_workflow_handle(h.id).execute_update("urge", {"actor": SUPERVISOR, "note": "x"})
+        assert err.value.cause.type == "Forbidden" and "expired" in err.value.cause.message
+        assert not [e for e in await events(pool, await state(h)) if e.kind == "urged"]
+
+
+async def test_a_start_copied_from_history_never_runs(dev_env, demo, pool):
+    """The review's restart of a closed issue: its encrypted input and start header copied from
+    history and started again under its id (ALLOW_DUPLICATE). The copy is signed, but its time is
+    the original start's: past the window, the worker refuses its first task, so it never acts;
+    the API says what holds the id."""
+    from temporalio.api.common.v1 import WorkflowType
+    from temporalio.api.enums.v1 import WorkflowIdReusePolicy
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+
+    from tests.conftest import TEST_ACTOR_ENTRY
+    from whistle.attest import foreign_start
+
+    target = dev_env.client.service_client.config.target_host
+    brief = await Client.connect(target, data_converter=CONVERTER, interceptors=[  # a 2-second window
+        ActorAttestation(ActorKeys.parse(TEST_ACTOR_ENTRY, max_age=2), TEST_KEYRING)])
+    plain = await Client.connect(target)
+    async with serve_api(SimpleNamespace(client=brief), demo, pool) as api:  # its API and worker too
+        tq = api.task_queue
+        h = await start(brief, tq, "tree-trimming")
+        history = await h.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert started.header.fields[START_HEADER]
+        await h.terminate("closed")  # a closed issue
+        before = await state_row(pool, h.id)
+        await asyncio.sleep(3)
+        await plain.workflow_service.start_workflow_execution(StartWorkflowExecutionRequest(
+            namespace="default", workflow_id=h.id, workflow_type=WorkflowType(name="IssueWorkflow"),
+            task_queue=TaskQueue(name=tq), input=started.input, header=started.header, request_id=str(uuid.uuid4()),
+            workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE))
+        await asyncio.sleep(2)
+        copy = brief.get_workflow_handle(h.id)
+        failures = [e.workflow_task_failed_event_attributes.failure.message
+                    async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+        assert failures and "not attested" in failures[0] and "expired" in failures[0], failures
+        assert not [e async for e in copy.fetch_history_events() if e.HasField("workflow_task_completed_event_attributes")]
+        assert await state_row(pool, h.id) == before  # it wrote nothing
+        assert "expired" in (await foreign_start(brief, h.id) or "")
+        r = await api.http.get(f"/v1/issues/{h.id.removeprefix('issue-')}", headers=key("supervisor"))
+        assert r.status_code == 503 and "started outside whistle" in r.json()["error"], r.text
+        await copy.terminate("test")
+
+
+async def state_row(pool, workflow_id: str):
+    async with pool.acquire() as conn:
+        return await conn.fetchrow("SELECT snapshot, updated_at FROM issues WHERE workflow_id = $1", workflow_id)
 
 
 async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_env, demo, pool):
@@ -115,24 +269,46 @@ async def test_a_client_with_another_actor_key_is_refused_in_every_workflow(dev_
             await ev.execute_update(ReverseEvaluationWorkflow.rate, {})
 
 
-def test_attestation_binds_workflow_update_and_body():
+def test_attestation_binds_workflow_update_id_body_and_time():
     keys = TEST_ACTOR_KEYS
     body = {"actor": SUPERVISOR, "note": "督办"}
-    mac = keys.sign("issue-a", "urge", [body])
+    now = time.time()
+    mac = keys.sign("issue-a", "urge", "u-1", [body], issued_at=now)
     from schemas.actions import Urge
 
     received = Urge.model_validate(body)
-    assert keys.verify("issue-a", "urge", [received], mac)
-    assert not keys.verify("issue-b", "urge", [received], mac)
-    assert not keys.verify("issue-a", "escalate", [received], mac)
-    assert not keys.verify("issue-a", "urge", [Urge.model_validate(body | {"note": "别的"})], mac)
-    assert not keys.verify("issue-a", "urge", [received], None)
-    assert not keys.verify("issue-a", "urge", [received], "unknown-kid:" + mac.partition(":")[2])
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now)
+    assert not keys.verify("issue-b", "urge", "u-1", [received], mac, now)
+    assert not keys.verify("issue-a", "escalate", "u-1", [received], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-2", [received], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-1", [Urge.model_validate(body | {"note": "别的"})], mac, now)
+    assert not keys.verify("issue-a", "urge", "u-1", [received], None, now)
+    kid, iat, digest = mac.split(":")
+    assert not keys.verify("issue-a", "urge", "u-1", [received], f"unknown-kid:{iat}:{digest}", now)
+    assert not keys.verify("issue-a", "urge", "u-1", [received], f"{kid}:{int(iat) + 1}:{digest}", now)  # the time is signed
+    # Good for max_age either side of its time (clock skew), not after.
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now + keys.max_age - 1)
+    assert keys.verify("issue-a", "urge", "u-1", [received], mac, now - keys.max_age + 1)
+    assert "expired" in keys.refusal("issue-a", "urge", "u-1", [received], mac, now + keys.max_age + 2)
+    # A start's signature: its workflow, type and input, against its run's start time.
+    from schemas.issue import IssueWorkflowInput
+    from tests.helpers import intake
+
+    given = IssueWorkflowInput(intake=intake("tree-trimming"))
+    signed = keys.sign_start("issue-a", "IssueWorkflow", [given], issued_at=now)
+    same = IssueWorkflowInput.model_validate_json(given.model_dump_json())
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, now) is None
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, None) is None  # times not compared
+    assert keys.start_refusal("issue-b", "IssueWorkflow", [same], signed, now)
+    changed = same.model_copy(update={"intake": same.intake.model_copy(update={"description": "别的"})})
+    assert keys.start_refusal("issue-a", "IssueWorkflow", [changed], signed, now)
+    assert "expired" in keys.start_refusal("issue-a", "IssueWorkflow", [same], signed, now + 3600)
+    assert keys.start_refusal("issue-a", "urge", [same], mac, now)  # an update's header is no start's
     # Rotation: the new key signs, the old one still verifies.
     old, new = Keyring.new_entry("old"), Keyring.new_entry("new")
     rotated = ActorKeys.parse(f"{new},{old}")
-    assert rotated.verify("issue-a", "urge", [received], ActorKeys.parse(old).sign("issue-a", "urge", [body]))
-    assert rotated.sign("issue-a", "urge", [body]).startswith("new:")
+    assert rotated.verify("issue-a", "urge", "u-1", [received], ActorKeys.parse(old).sign("issue-a", "urge", "u-1", [body]))
+    assert rotated.sign("issue-a", "urge", "u-1", [body]).startswith("new:")
 
 
 async def test_a_worker_refuses_to_run_without_attestation(dev_env, demo, pool):
@@ -243,8 +419,45 @@ async def test_a_handler_never_gets_the_feedback_token(api):
     r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=key("supervisor"))
     assert r.status_code == 201 and r.json().get("feedback_token") is None
     # An intake service acts for the resident: it gets the token to pass on.
-    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)
+    r = await api.http.post("/v1/issues", json=body(channel="hotline", reporter={"phone": PHONE}), headers=HOTLINE_KEY)
     assert r.status_code == 201 and r.json()["feedback_token"]
+
+
+OTHER_PHONE = "13611112222"
+
+
+async def test_a_resubmission_never_redirects_the_feedback_token(api):
+    """The token goes to the contact recorded with the issue at its first intake, never to one a
+    resubmission gives; an issue with no reporter has no token for anyone."""
+    from whistle.tokens import feedback_token
+
+    patrol = body(channel="patrol")
+    r = await api.http.post("/v1/issues", json=patrol, headers=GRID_KEY)
+    assert r.status_code == 201
+    for again in (patrol | {"reporter": {"phone": OTHER_PHONE}}, patrol | {"description": f"树枝挡路 {OTHER_PHONE}"}):
+        r = await api.http.post("/v1/issues", json=again, headers=GRID_KEY)
+        assert r.status_code == 200 and r.json().get("feedback_token") is None
+    assert api.notifier.tokens == []  # nothing to the phone the resubmission named
+    walkin = body(reporter={"phone": PHONE})
+    assert (await api.http.post("/v1/issues", json=walkin, headers=GRID_KEY)).status_code == 201
+    r = await api.http.post("/v1/issues", json=walkin | {"reporter": {"phone": OTHER_PHONE}}, headers=GRID_KEY)
+    assert r.status_code == 200
+    assert [t[1].phone for t in api.notifier.tokens] == [PHONE, PHONE]
+    # Open311: a retry under the same Idempotency-Key is the same request, whatever contact it names.
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
+            "description": "树枝挡路", "phone": PHONE}
+    retry = {"Idempotency-Key": f"o-{uuid.uuid4().hex[:8]}"}
+    assert (await api.http.post("/open311/v2/requests.json", data=form, headers=retry)).status_code == 200
+    assert (await api.http.post("/open311/v2/requests.json", data=form | {"phone": OTHER_PHONE}, headers=retry)).status_code == 200
+    assert OTHER_PHONE not in [t[1].phone for t in api.notifier.tokens] and len(api.notifier.tokens) == 4
+    # An intake service's issue without a reporter: no token either; and a token made for such an
+    # issue (before this rule) is refused with the reason.
+    r = await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)
+    assert r.status_code == 201 and r.json()["feedback_token"] is None
+    iid = r.json()["issue_id"]
+    r = await api.http.post(f"/v1/issues/{iid}/actions/feedback", json={"satisfied": True},
+                            headers={"X-Feedback-Token": feedback_token("test-secret", iid)})
+    assert r.status_code == 409 and "no reporter" in r.json()["error"]
 
 
 async def test_a_handler_cannot_rate_a_patrol_issue(api):
@@ -324,6 +537,23 @@ async def test_open311_feed_publishes_no_contact_details(api, pool):
     ("和平里5栋2单元1201漏水，联系+86 139 7777 8888", ["1201", "7777"], ["和平里", "漏水"]),
     ("邮箱 li.si@example.com.cn 反映12号院3号楼1203噪音", ["li.si@example.com.cn", "1203"], ["噪音", "12号院"]),
     ("路灯坏了三天，2026年11月20日下午3点报修", [], ["路灯坏了三天，2026年11月20日下午3点报修"]),
+    # Full-width digits, other groupings and separators, parenthesised area codes.
+    ("楼下餐馆油烟太大，我电话１３９７７７７８８８８，请回电", ["１３９７７７７８８８８"], ["楼下餐馆油烟太大", "请回电"]),
+    ("噪音扰民，联系人王先生139.7777.8888", ["7777", "8888"], ["噪音扰民，联系人王先生"]),
+    ("井盖丢了，打139 777 78888找我", ["777", "78888"], ["井盖丢了", "找我"]),
+    ("单位座机(010)8456-1234，工作日可接", ["8456", "1234"], ["单位座机", "工作日可接"]),
+    ("物业电话010－84561234不接", ["84561234"], ["物业电话", "不接"]),
+    # Door numbers: the building stays.
+    ("我家住3-2-302，楼上漏水", ["2-302", "302"], ["我家住3-", "楼上漏水"]),
+    ("和平里5号楼2门301的住户半夜装修", ["2门301", "301"], ["和平里5号楼", "的住户半夜装修"]),
+    ("光华里三号楼三〇二室门口堆物", ["三〇二"], ["光华里三号楼", "门口堆物"]),
+    ("5-1-101楼道灯不亮", ["1-101", "101"], ["5-", "楼道灯不亮"]),
+    # ID numbers spaced, and the old 15-digit ones.
+    ("身份证110101 19900307 1234，办证受阻", ["110101", "19900307"], ["办证受阻"]),
+    ("老身份证号110101900307123，补办不了", ["110101900307123"], ["补办不了"]),
+    # E-mail addresses with a full-width at sign or a Chinese full stop for the dot.
+    ("回复请发邮箱wxm＠qq.com。谢谢", ["wxm", "qq.com"], ["回复请发邮箱", "。谢谢"]),
+    ("邮箱wxm@qq。com，请回复", ["wxm", "qq。com"], ["邮箱", "，请回复"]),
 ])
 def test_redaction_of_realistic_chinese_text(text, hidden, kept):
     from schemas.text import redact_for_publication
@@ -331,6 +561,40 @@ def test_redaction_of_realistic_chinese_text(text, hidden, kept):
     out = redact_for_publication(text)
     assert not [h for h in hidden if h in out], out
     assert all(k in out for k in kept), out
+
+
+@pytest.mark.parametrize("text", [
+    "2026-11-24上午10:30路灯还是不亮",
+    "2026.11.24晚上8点，3棵树倒在路上",
+    "损失1,234.50元，涉及30户居民",
+    "出租屋2室1厅被隔成了8间",
+    "东门100米处有个坑，已经等了15天",
+    "违建约120平方米，12345热线和110都打过",
+    "见通知第3-2页，编号2026-001",
+    "13:45到14:30之间停水",
+])
+def test_redaction_leaves_ordinary_text_alone(text):
+    from schemas.text import redact_contacts, redact_for_publication
+
+    assert redact_for_publication(text) == text
+    assert redact_contacts(text) == text
+
+
+def test_intake_separates_contacts_written_any_way():
+    """What publication hides, intake takes out of the text too: phones and e-mails join the
+    reporter's contact (as the contact accepts them), ID numbers go."""
+    from whistle.intake import separate_contacts
+
+    description, address, reporter = separate_contacts(
+        "油烟扰民，电话１３９７７７７８８８８，邮箱wxm＠qq.com，身份证110101 19900307 1234", "和平里5号楼2门301", None)
+    assert reporter.phone == "13977778888" and reporter.email == "wxm@qq.com"
+    assert "８８８８" not in description and "wxm" not in description and "19900307" not in description
+    assert description.startswith("油烟扰民，电话[电话已隐去]")
+    assert address == "和平里5号楼2门301"  # door numbers stay for the handlers (never published)
+    for written, phone in (("139.7777.8888", "139-7777-8888"), ("(010)8456-1234", "(010)8456-1234"),
+                           ("010－84561234", "010-84561234"), ("139 777 78888", "139-777-78888")):
+        assert separate_contacts(f"请回电{written}", None, None)[2].phone == phone, written
+    assert separate_contacts("邮箱wxm@qq。com", None, None)[2].email == "wxm@qq.com"
 
 
 # 5. one rule for reporter data
@@ -413,11 +677,30 @@ async def test_open311_dates_out_of_range_are_400(api, query):
 async def test_control_characters_are_refused_at_intake(api, char):
     r = await api.http.post("/v1/issues", json=body(channel="hotline", description=f"坏了{char}"), headers=HOTLINE_KEY)
     assert r.status_code == 422 and "control characters" in r.text
+    assert r.json()["detail"][0]["field"] == "description"  # the field is named, not ""
+    r = await api.http.post("/v1/issues", json=body(channel="hotline", reporter={"name": f"王{char}"}), headers=HOTLINE_KEY)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reporter.name"
     form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
             "description": f"坏了{char}"}
     assert (await api.http.post("/open311/v2/requests.json", data=form)).status_code == 400
     r = await act_on(api, "hotline-x", "escalate", GRID_KEY, reason=f"r{char}")
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"first_name": "a\x1b[31mb"}, "first_name/last_name"),
+    ({"last_name": "王\x07"}, "first_name/last_name"),
+    ({"email": "a\x01b@x.com"}, "email"),
+])
+async def test_open311_refuses_control_characters_in_the_reporter(api, fields, named):
+    """Open311 builds the reporter from its own form fields: they are checked like the rest."""
+    form = {"api_key": "key-open311-client", "service_code": "tree-trimming", "address_id": "heping-a1-c1-g1",
+            "description": "树枝挡路"} | fields
+    for fmt in ("json", "xml"):
+        r = await api.http.post(f"/open311/v2/requests.{fmt}", data=form)
+        assert r.status_code == 400, r.text
+        assert "control characters" in r.text and named in r.text, r.text
+    assert api.notifier.tokens == []  # nothing was submitted
 
 
 def test_the_xml_writer_is_well_formed_whatever_is_stored():
@@ -461,11 +744,19 @@ async def test_405_says_allow(api):
     assert r.status_code == 405 and "GET" in r.headers["Allow"] and r.json()["error"]
 
 
-async def test_out_of_scope_actions_are_403_and_do_not_tell_the_stage(api):
+async def test_out_of_scope_is_answered_as_no_issue(api):
+    """A key outside the issue's scope gets exactly what it gets for an issue that does not
+    exist, on reads and on every action: it cannot learn which issues exist, nor their stage."""
     iid = (await api.http.post("/v1/issues", json=body(channel="hotline"), headers=HOTLINE_KEY)).json()["issue_id"]
-    for who in ("grid-other", "street-donghua", "dept-chengguan"):
-        r = await act_on(api, iid, "resolve", key(who), summary="x")
-        assert r.status_code == 403 and "stage" not in r.text and "grid" not in r.json()["error"], (who, r.text)
+    missing = "hotline-" + uuid.uuid4().hex[:10]
+    for who in ("grid-other", "street-donghua", "dept-chengguan", "wechat-miniprogram"):
+        for issue in (iid, missing):
+            r = await act_on(api, issue, "resolve", key(who), summary="x")
+            shown = await api.http.get(f"/v1/issues/{issue}", headers=key(who))
+            assert (r.status_code, shown.status_code) == (404, 404), (who, r.text, shown.text)
+            assert r.json() == shown.json() == {"error": f"no issue {issue!r}"}, (who, r.text)
+    # A key inside the scope is answered as before: here the issue's own grid resolves it.
+    assert (await act_on(api, iid, "resolve", GRID_KEY, summary="x")).status_code == 200
 
 
 async def test_urge_refuses_an_unknown_unit(api):
@@ -477,8 +768,22 @@ async def test_urge_refuses_an_unknown_unit(api):
 
 async def test_openapi_declares_the_key_the_422_shape_and_typed_actions(api):
     doc = (await api.http.get("/openapi.json")).json()
-    [scheme] = doc["components"]["securitySchemes"].values()
-    assert scheme == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "your API key"}
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "your API key"}
+    assert schemes["FeedbackToken"]["in"] == "header" and schemes["FeedbackToken"]["name"] == "X-Feedback-Token"
+    # Every operation says how it is authenticated: a key, a key or a feedback token (either), or
+    # explicitly nothing (published data) — none leaves it unsaid under /v1.
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            if path.startswith("/v1/"):
+                assert "security" in op, (method, path)
+    for action in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
+                   "assign", "urge", "review"):
+        assert doc["paths"][f"/v1/issues/{{issue_id}}/actions/{action}"]["post"]["security"] == [{"APIKeyHeader": []}]
+    assert doc["paths"]["/v1/issues/{issue_id}/actions/feedback"]["post"]["security"] == [
+        {"APIKeyHeader": []}, {"FeedbackToken": []}]
+    for public in ("/v1/league/{period}", "/v1/briefings/{month}", "/v1/categories", "/v1/units"):
+        assert doc["paths"][public]["get"]["security"] == [], public
     assert {"field", "message"} <= set(doc["components"]["schemas"]["ValidationError"]["properties"])
     assert "loc" not in json.dumps(doc["components"]["schemas"]["ValidationError"])
     for action in ("accept", "resolve", "escalate", "dispatch", "decline", "request_extension", "decide_extension",
@@ -512,6 +817,59 @@ async def test_forwarded_addresses_count_only_from_trusted_proxies(dev_env, demo
         # A client that is not a trusted proxy cannot choose its bucket by the header.
         assert [await get("192.0.2.50", f"198.51.100.{i}") for i in range(3)] == [200, 200, 429]
     assert create_app  # (the app is built by serve_api)
+
+
+async def rotating_forwarded_for(url: str) -> list[int]:
+    """Three requests from this loopback client, each claiming another address."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        return [(await http.get("/v1/categories", headers={"X-Forwarded-For": f"198.51.100.{i}"})).status_code
+                for i in range(3)]
+
+
+async def test_whistle_api_behind_real_uvicorn_ignores_forwarded_for_from_loopback(dev_env, db_url, tmp_path):
+    """`whistle api` as deployed: uvicorn's own proxy headers (which trust 127.0.0.1 by default)
+    are off, so with no WHISTLE_TRUSTED_PROXIES a loopback client rotating X-Forwarded-For still
+    meets 429."""
+    import httpx
+
+    from tests.conftest import TEST_KEY_ENTRY
+    from tests.test_dev_stack import WHISTLE, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WHISTLE_", "TEMPORAL_"))} | {
+        "WHISTLE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host, "WHISTLE_DATABASE_URL": db_url,
+        "WHISTLE_TOKEN_SECRET": "t", "WHISTLE_CODEC_KEYS": TEST_KEY_ENTRY, "WHISTLE_ACTOR_KEYS": TEST_ACTOR_ENTRY,
+        "WHISTLE_HOST": "127.0.0.1", "WHISTLE_API_PORT": str(port), "WHISTLE_RATE_LIMIT_ADDRESS": "2/minute",
+        "WHISTLE_API_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", "WHISTLE_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([*WHISTLE, "api"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(timeout=1) as http:
+            for _ in range(200):
+                try:
+                    if (await http.get(f"{url}/livez")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    assert proc.poll() is None, proc.stderr.read().decode()
+                    await asyncio.sleep(0.1)
+        assert await rotating_forwarded_for(url) == [200, 200, 429]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def test_whistle_dev_api_ignores_forwarded_for_from_loopback(dev_env, demo, pool):
+    """The same for the API `whistle dev` serves (its uvicorn runs in the stack's own loop)."""
+    from tests.test_dev_stack import free_port
+    from whistle.config import Settings
+    from whistle.console.dev import DevStack
+
+    s = Settings(host="127.0.0.1", api_port=free_port(), token_secret="t", rate_limit_address="2/minute")
+    async with DevStack(s)._api(dev_env.client, pool, demo, TEST_KEYRING):
+        assert await rotating_forwarded_for(f"http://127.0.0.1:{s.api_port}") == [200, 200, 429]
 
 
 def test_rate_limit_storage_is_configurable():

@@ -1,17 +1,30 @@
-"""Actor attestation: an update counts only when a holder of the actor key signed it.
+"""Actor attestation: an update (or an issue's start) counts only when a holder of the actor key
+signed it, for this workflow, this update id, this body and a short while.
 
 Temporal's frontend is a boundary: anyone who reaches it can send an update whose input names
-any actor. So every update sent by whistle's clients (the API gateway, the CLI) carries, in the
-Temporal header `whistle_actor`, `kid:MAC` where MAC is HMAC-SHA256 over the canonical JSON of
-(workflow id, update name, the update's whole input). The workers check it in the update
-validator of every workflow, before the workflow's own validator, and refuse with
-ApplicationError type "Forbidden" otherwise. A captured attestation is good for that workflow,
-that update and that body only.
+any actor, or start a workflow. So whistle's clients (the API gateway, the CLI) sign:
 
-Validators never run on replay, so rotating or removing keys never changes a replay. Keys:
-WHISTLE_ACTOR_KEYS (`kid:base64`, the first signs, all verify) or WHISTLE_ACTOR_KEY_FILE.
-One class is both the client interceptor and the worker interceptor, so a worker built from an
-attesting client checks with the same keys (temporalio passes such interceptors on to workers).
+- every update, in the Temporal header `whistle_actor` = `kid:issued_at:MAC`, MAC being
+  HMAC-SHA256 over the canonical JSON of (workflow id, update name, update id, issued_at, the
+  update's whole input). The workers check it in the update validator of every workflow, before
+  the workflow's own validator, and refuse with ApplicationError type "Forbidden" otherwise;
+- every workflow start, in the header `whistle_start` = `kid:issued_at:MAC` over (workflow id,
+  workflow type, issued_at, the start's input). The workers check it for IssueWorkflow at the
+  first task of a run that is not a continue-as-new, and fail that task otherwise: a forged or
+  replayed start never runs a step.
+
+A header is readable in history (UpdateAccepted, WorkflowExecutionStarted), so what it signs is
+what makes a copy worthless: resent with another update id the MAC fails; with the same id
+Temporal answers with the first outcome (it runs an update id once per run); later than
+`max_age` seconds after `issued_at` (WHISTLE_ACTOR_ATTESTATION_MAX_AGE, 300 by default) it is
+expired: an update by the checking worker's clock, a start by its run's own start time (the
+start event's time, the same on every attempt of its first task and kept by a reset).
+
+Validators never run on replay and the start is checked only when not replaying, so rotating or
+removing keys, or changing max_age, never changes a replay. Keys: WHISTLE_ACTOR_KEYS
+(`kid:base64`, the first signs, all verify) or WHISTLE_ACTOR_KEY_FILE. One class is both the
+client interceptor and the worker interceptor, so a worker built from an attesting client checks
+with the same keys (temporalio passes such interceptors on to workers).
 """
 
 from __future__ import annotations
@@ -21,7 +34,9 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +46,7 @@ from temporalio import client, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ExecuteWorkflowInput,
     HandleUpdateInput,
     Interceptor,
     WorkflowInboundInterceptor,
@@ -39,44 +55,88 @@ from temporalio.worker import (
 
 from whistle.codec import ENCODING, Keyring, KeyringError, parse_key_entries, write_secret
 
-HEADER = "whistle_actor"  # the `temporal` CLI takes `--headers whistle_actor='"kid:mac"'`
+HEADER = "whistle_actor"  # the `temporal` CLI takes `--headers whistle_actor='"kid:iat:mac"'`
+START_HEADER = "whistle_start"
+# The workflows whose starts are checked: those the API starts. The scheduled ones (evaluation,
+# league, quarterly, briefing) are started by Temporal Schedules, whose stored start request
+# could carry no signature with a time in it.
+CHECKED_STARTS = frozenset({"IssueWorkflow"})
+DEFAULT_MAX_AGE = 300  # seconds either side of issued_at: clock skew between signer and checker included
 _MIN_KEY_BYTES = 32
 
 
 class ActorKeys:
-    def __init__(self, keys: Sequence[tuple[str, bytes]]):
+    def __init__(self, keys: Sequence[tuple[str, bytes]], max_age: float = DEFAULT_MAX_AGE):
         if not keys:
             raise KeyringError("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
         for key_id, key in keys:
             if len(key) < _MIN_KEY_BYTES:
                 raise KeyringError(f"actor key {key_id!r} must be at least {_MIN_KEY_BYTES} bytes")
+        if max_age <= 0:
+            raise KeyringError("the actor attestation's max age must be positive")
         self.active_id = keys[0][0]
         self._keys = dict(keys)
+        self.max_age = max_age
 
     @classmethod
-    def parse(cls, text: str) -> ActorKeys:
-        return cls(parse_key_entries(text))
+    def parse(cls, text: str, max_age: float = DEFAULT_MAX_AGE) -> ActorKeys:
+        return cls(parse_key_entries(text), max_age)
 
-    def sign(self, workflow_id: str, update: str, args: Sequence[Any]) -> str:
+    # --------------------------------------------------------------------------- updates
+    def sign(self, workflow_id: str, update: str, update_id: str, args: Sequence[Any], issued_at: float | None = None) -> str:
         """For the sender: `args` as they will be sent."""
-        body = [sent_form(update, a) for a in args]
-        return f"{self.active_id}:{_mac(self._keys[self.active_id], workflow_id, update, body)}"
+        body = [sent_form(update_input_types().get(update), a) for a in args]
+        return self._attest(issued_at, lambda iat: update_claims(workflow_id, update, update_id, iat, body))
 
-    def verify(self, workflow_id: str, update: str, args: Sequence[Any], attestation: str | None) -> bool:
-        """For the worker: `args` as the workflow received them (models parsed from the JSON sent)."""
-        key_id, sep, mac = (attestation or "").partition(":")
-        key = self._keys.get(key_id)
-        if not sep or key is None:
-            return False
+    def refusal(self, workflow_id: str, update: str, update_id: str, args: Sequence[Any], attestation: str | None,
+                now: float) -> str | None:
+        """For the worker: why the update is not attested (None: it is). `args` as the workflow
+        received them (models parsed from the JSON sent); `now` by the checking worker's clock."""
         body = [received_form(a) for a in args]
-        return hmac.compare_digest(_mac(key, workflow_id, update, body).encode(), mac.encode())
+        return self._refusal(attestation, now, lambda iat: update_claims(workflow_id, update, update_id, iat, body))
+
+    def verify(self, workflow_id: str, update: str, update_id: str, args: Sequence[Any], attestation: str | None,
+               now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return self.refusal(workflow_id, update, update_id, args, attestation, now) is None
+
+    # --------------------------------------------------------------------------- starts
+    def sign_start(self, workflow_id: str, workflow_type: str, args: Sequence[Any], issued_at: float | None = None) -> str:
+        body = [sent_form(workflow_input_types().get(workflow_type), a) for a in args]
+        return self._attest(issued_at, lambda iat: start_claims(workflow_id, workflow_type, iat, body))
+
+    def start_refusal(self, workflow_id: str, workflow_type: str, args: Sequence[Any], attestation: str | None,
+                      started_at: float | None) -> str | None:
+        """Why the start is not attested (None: it is). `started_at`: the run's start time (its
+        start event's), or None not to compare times (a time-skipping test server's clock)."""
+        body = [received_form(a) for a in args]
+        return self._refusal(attestation, started_at, lambda iat: start_claims(workflow_id, workflow_type, iat, body))
+
+    # --------------------------------------------------------------------------- the MAC
+    def _attest(self, issued_at: float | None, claims: Callable[[int], dict[str, Any]]) -> str:
+        iat = int(time.time() if issued_at is None else issued_at)
+        return f"{self.active_id}:{iat}:{_mac(self._keys[self.active_id], claims(iat))}"
+
+    def _refusal(self, attestation: str | None, now: float | None, claims: Callable[[int], dict[str, Any]]) -> str | None:
+        parts = (attestation or "").rsplit(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return "no attestation" if not attestation else "not an attestation (kid:issued_at:mac)"
+        key_id, iat, mac = parts[0], int(parts[1]), parts[2]
+        key = self._keys.get(key_id)
+        if key is None:
+            return f"unknown key id {key_id!r}"
+        if not hmac.compare_digest(_mac(key, claims(iat)).encode(), mac.encode()):
+            return "signed for another workflow, update id or body"
+        if now is not None and abs(now - iat) > self.max_age:
+            return f"expired (issued {int(now - iat)} s before now; good for {int(self.max_age)} s either side)"
+        return None
 
 
-def load_actor_keys(keys: str | None, key_file: Path | None) -> ActorKeys:
+def load_actor_keys(keys: str | None, key_file: Path | None, max_age: float = DEFAULT_MAX_AGE) -> ActorKeys:
     if keys:
-        return ActorKeys.parse(keys)
+        return ActorKeys.parse(keys, max_age)
     if key_file is not None:
-        return ActorKeys.parse(Path(key_file).read_text())
+        return ActorKeys.parse(Path(key_file).read_text(), max_age)
     raise KeyringError("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
 
 
@@ -87,6 +147,19 @@ def ensure_actor_key_file(path: Path) -> Path:
     if not path.exists():
         write_secret(path, f"dev-1:{base64.b64encode(secrets.token_bytes(32)).decode()}\n")
     return path
+
+
+def cli_header(keys: ActorKeys, workflow_id: str, input_json: str, update: str | None = None,
+               update_id: str | None = None, start: str | None = None) -> str:
+    """`whistle actor sign`: the `--headers` value for one update (`update` and its `update_id`,
+    which the `temporal` CLI must send as `--update-id`) or one start (`start`: the workflow
+    type). ValueError says what is missing."""
+    data = json.loads(input_json)
+    if start:
+        return f"{START_HEADER}={json.dumps(keys.sign_start(workflow_id, start, [data]))}"
+    if not update or not update_id:
+        raise ValueError("an update's attestation needs --name and --update-id (the same --update-id to the temporal CLI)")
+    return f"{HEADER}={json.dumps(keys.sign(workflow_id, update, update_id, [data]))}"
 
 
 # ---------------------------------------------------------------------------------- canonical form
@@ -101,28 +174,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _definitions():
+    from temporalio.workflow._definition import _Definition
+
+    from worker import WORKFLOWS
+
+    return [_Definition.must_from_class(cls) for cls in WORKFLOWS]
+
+
 @functools.cache
 def update_input_types() -> dict[str, type]:
     """The input model of every update of whistle's workflows, by update name."""
-    from temporalio.workflow._definition import _Definition
-
-    from workflows.evaluation import ReverseEvaluationWorkflow
-    from workflows.issue import IssueWorkflow
-    from workflows.league import LeagueTableWorkflow
-
     types = {}
-    for cls in (IssueWorkflow, ReverseEvaluationWorkflow, LeagueTableWorkflow):
-        for name, d in _Definition.must_from_class(cls).updates.items():
-            if name and d.arg_types and len(d.arg_types) == 1:
-                types[name] = d.arg_types[0]
+    for d in _definitions():
+        for name, u in d.updates.items():
+            if name and u.arg_types and len(u.arg_types) == 1:
+                types[name] = u.arg_types[0]
     return types
 
 
-def sent_form(update: str, value: Any) -> Any:
-    """An update argument as the worker will see it: parsed into the update's input model (a
-    dict and the model built from it are one input) and dumped whole."""
+@functools.cache
+def workflow_input_types() -> dict[str, type]:
+    """The input model of every whistle workflow, by workflow type."""
+    return {d.name: d.arg_types[0] for d in _definitions() if d.name and d.arg_types and len(d.arg_types) == 1}
+
+
+def sent_form(model: Any, value: Any) -> Any:
+    """An argument as the worker will see it: parsed into its input model (a dict and the model
+    built from it are one input) and dumped whole."""
     json_value = to_jsonable_python(value)
-    model = update_input_types().get(update)
     if isinstance(model, type) and issubclass(model, BaseModel):
         try:
             return received_form(model.model_validate(json_value))
@@ -132,19 +212,26 @@ def sent_form(update: str, value: Any) -> Any:
 
 
 def received_form(value: Any) -> Any:
-    """An update argument as the workflow received it: the model, dumped whole."""
+    """An argument as the workflow received it: the model, dumped whole."""
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     return _plain(to_jsonable_python(value))
 
 
-def canonical(workflow_id: str, update: str, args: list[Any]) -> bytes:
-    body = {"workflow_id": workflow_id, "update": update, "args": args}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def update_claims(workflow_id: str, update: str, update_id: str, issued_at: int, args: list[Any]) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "update": update, "update_id": update_id, "issued_at": issued_at, "args": args}
 
 
-def _mac(key: bytes, workflow_id: str, update: str, args: list[Any]) -> str:
-    digest = hmac.new(key, canonical(workflow_id, update, args), hashlib.sha256).digest()
+def start_claims(workflow_id: str, workflow_type: str, issued_at: int, args: list[Any]) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "start": workflow_type, "issued_at": issued_at, "args": args}
+
+
+def canonical(claims: dict[str, Any]) -> bytes:
+    return json.dumps(claims, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mac(key: bytes, claims: dict[str, Any]) -> str:
+    digest = hmac.new(key, canonical(claims), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
@@ -167,25 +254,51 @@ def header_value(payload: Payload | None, keyring: Keyring | None) -> str | None
 
 
 # ---------------------------------------------------------------------------------- interceptors
-class ActorAttestation(client.Interceptor, Interceptor):
-    """`keyring`: the payload keyring, to read headers the codec server encrypted."""
+class UnattestedStart(RuntimeError):
+    """Raised in a workflow's first task: not an ApplicationError, so it fails the task (retried,
+    never completed) and not the workflow: nothing of the run is ever written but the failure."""
 
-    def __init__(self, keys: ActorKeys, keyring: Keyring | None = None):
-        self.keys, self.keyring = keys, keyring
+
+class ActorAttestation(client.Interceptor, Interceptor):
+    """`keyring`: the payload keyring, to read headers the codec server encrypted. `clock`: the
+    signer's and the update checker's time (seconds). `check_start_times`: compare a start's
+    issued_at with its run's start time; off only for a time-skipping test server, whose clock
+    runs ahead of the wall clock (the signature is still checked)."""
+
+    def __init__(self, keys: ActorKeys, keyring: Keyring | None = None, clock: Callable[[], float] = time.time,
+                 check_start_times: bool = True):
+        self.keys, self.keyring, self.clock, self.check_start_times = keys, keyring, clock, check_start_times
 
     def intercept_client(self, next: client.OutboundInterceptor) -> client.OutboundInterceptor:
-        return _SigningOutbound(next, self.keys)
+        return _SigningOutbound(next, self.keys, self.clock)
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        keys, keyring = self.keys, self.keyring
+        keys, keyring, clock, start_times = self.keys, self.keyring, self.clock, self.check_start_times
 
         class _Checking(WorkflowInboundInterceptor):
+            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                info = workflow.info()
+                # Only a run's own start: a continue-as-new is the workflow's own command, and a
+                # replay (a reset's copied events included) was checked when it first ran.
+                if info.workflow_type in CHECKED_STARTS and info.continued_run_id is None \
+                        and not workflow.unsafe.is_replaying():
+                    started = info.workflow_start_time.timestamp() if start_times else None
+                    why = keys.start_refusal(info.workflow_id, info.workflow_type, input.args,
+                                             header_value(input.headers.get(START_HEADER), keyring), started)
+                    if why is not None:
+                        raise UnattestedStart(f"the start of {info.workflow_id} is not attested ({why}): "
+                                              "it was not sent by whistle; terminate it (docs/security.md)")
+                return await super().execute_workflow(input)
+
             def handle_update_validator(self, input: HandleUpdateInput) -> None:
-                wid = workflow.info().workflow_id
-                if not keys.verify(wid, input.update, input.args, header_value(input.headers.get(HEADER), keyring)):
+                with workflow.unsafe.sandbox_unrestricted():
+                    now = clock()  # validators never run on replay: the wall clock is safe here
+                why = keys.refusal(workflow.info().workflow_id, input.update, input.id, input.args,
+                                   header_value(input.headers.get(HEADER), keyring), now)
+                if why is not None:
                     raise ApplicationError(
-                        f"update {input.update!r} is not attested: actors are accepted only from the "
-                        "API gateway or a holder of the actor key (see `whistle actor sign`)",
+                        f"update {input.update!r} is not attested ({why}): actors are accepted only from "
+                        "the API gateway or a holder of the actor key (see `whistle actor sign`)",
                         type="Forbidden",
                         non_retryable=True,
                     )
@@ -195,15 +308,59 @@ class ActorAttestation(client.Interceptor, Interceptor):
 
 
 class _SigningOutbound(client.OutboundInterceptor):
-    def __init__(self, next: client.OutboundInterceptor, keys: ActorKeys):
+    def __init__(self, next: client.OutboundInterceptor, keys: ActorKeys, clock: Callable[[], float]):
         super().__init__(next)
-        self.keys = keys
+        self.keys, self.clock = keys, clock
 
     async def start_workflow_update(self, input: client.StartWorkflowUpdateInput) -> client.WorkflowUpdateHandle[Any]:
-        attestation = self.keys.sign(input.id, input.update, input.args)
+        # The update id is signed: chosen here when the caller left it to the SDK.
+        input.update_id = input.update_id or str(uuid.uuid4())
+        attestation = self.keys.sign(input.id, input.update, input.update_id, input.args, self.clock())
         input.headers = {**input.headers, HEADER: header_payload(attestation)}
         return await super().start_workflow_update(input)
 
+    async def start_workflow(self, input: client.StartWorkflowInput) -> client.WorkflowHandle[Any, Any]:
+        attestation = self.keys.sign_start(input.id, input.workflow, input.args, self.clock())
+        input.headers = {**input.headers, START_HEADER: header_payload(attestation)}
+        return await super().start_workflow(input)
+
 
 def attested(c: client.Client) -> bool:
-    return any(isinstance(i, ActorAttestation) for i in c.config()["interceptors"])
+    return attestation_of(c) is not None
+
+
+def attestation_of(c: client.Client) -> ActorAttestation | None:
+    return next((i for i in c.config()["interceptors"] if isinstance(i, ActorAttestation)), None)
+
+
+async def foreign_start(c: client.Client, workflow_id: str) -> str | None:
+    """Why the current run under `workflow_id` is not one whistle started (None: it is, or it
+    ran, or this client cannot tell): for the API, which finds such a run when an intake's id is
+    taken by a workflow that never answers. Only a run that never completed a task and is not a
+    continue-as-new is judged; a start signed with a key this client does not hold is not."""
+    from datetime import timezone
+
+    from temporalio.api.enums.v1 import EventType
+
+    attestation = attestation_of(c)
+    if attestation is None:
+        return None
+    first = None
+    async for event in c.get_workflow_handle(workflow_id).fetch_history_events():
+        if first is None:
+            first = event
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return None  # it ran: it passed the check
+    if first is None:
+        return None
+    attrs = first.workflow_execution_started_event_attributes
+    if attrs.continued_execution_run_id or attrs.workflow_type.name not in CHECKED_STARTS:
+        return None
+    try:
+        args = await c.data_converter.decode(attrs.input.payloads, [workflow_input_types()[attrs.workflow_type.name]])
+    except Exception:
+        return "its input is not whistle's (not encrypted with whistle's keyring)"
+    started = first.event_time.ToDatetime(tzinfo=timezone.utc).timestamp() if attestation.check_start_times else None
+    why = attestation.keys.start_refusal(workflow_id, attrs.workflow_type.name, args,
+                                         header_value(attrs.header.fields.get(START_HEADER), attestation.keyring), started)
+    return None if why is None or why.startswith("unknown key id") else why

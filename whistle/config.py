@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # (the first signs, all verify) or a file of such lines.
     actor_keys: str | None = Field(default=None, repr=False)
     actor_key_file: Path | None = None
+    # How long an attestation is good, in seconds either side of its issued-at time (clock skew
+    # between the API and the workers included): a captured header expires after it.
+    actor_attestation_max_age: int = Field(default=300, ge=5, le=3600)
     # HTTP API
     principals_file: Path | None = None
     token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
@@ -86,7 +89,7 @@ class Settings(BaseSettings):
     def actor_key_ring(self):
         from whistle.attest import load_actor_keys
 
-        return load_actor_keys(self.actor_keys, self.actor_key_file)
+        return load_actor_keys(self.actor_keys, self.actor_key_file, self.actor_attestation_max_age)
 
     def temporal(self) -> dict[str, object]:
         """What `whistle.temporal.connect` takes from these settings."""

@@ -408,26 +408,25 @@ app.add_typer(actor_app, name="actor")
 @actor_app.command("sign")
 def actor_sign(
     workflow_id: Annotated[str, typer.Option("--workflow-id", "-w")],
-    name: Annotated[str, typer.Option("--name", help="the update, e.g. urge")],
-    input: Annotated[str, typer.Option("--input", "-i", help="the update's input: one JSON object")],
+    input: Annotated[str, typer.Option("--input", "-i", help="the update's (or start's) input: one JSON object")],
+    name: Annotated[str | None, typer.Option("--name", help="the update, e.g. urge")] = None,
+    update_id: Annotated[str | None, typer.Option("--update-id", help="the update's id: give the temporal CLI the same")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="sign a start of this workflow type instead, e.g. IssueWorkflow")] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print the `--headers` value that attests this update's actor (needs WHISTLE_ACTOR_KEYS or
-    WHISTLE_ACTOR_KEY_FILE, or the actor key of the `whistle dev` in --data-dir):
-    `temporal workflow update execute -w ID --name N --input "$IN"
-    --headers "$(whistle actor sign -w ID --name N --input "$IN")"`."""
-    import json
-
-    from whistle.attest import HEADER
+    WHISTLE_ACTOR_KEY_FILE, or the actor key of the `whistle dev` in --data-dir), good for a few
+    minutes: `temporal workflow update execute -w ID --name N --update-id U --input "$IN" --headers
+    "$(whistle actor sign -w ID --name N --update-id U --input "$IN")"`; with `--start IssueWorkflow`,
+    that of a `temporal workflow start`."""
+    from whistle.attest import cli_header
 
     settings = client_settings(config, data_dir)
     try:
-        keys = settings.actor_key_ring()
-        data = json.loads(input)
-    except ValueError as exc:  # no key, a bad key, input that is not JSON
+        typer.echo(cli_header(settings.actor_key_ring(), workflow_id, input, name, update_id, start))
+    except ValueError as exc:  # no key, a bad key, input that is not JSON, no update id
         _fail(f"{exc}, or give --data-dir of a running whistle dev" if str(exc).startswith("no actor key") else str(exc))
-    typer.echo(f"{HEADER}={json.dumps(keys.sign(workflow_id, name, [data]))}")
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ class DevStack:
 
         s = self.settings
         app = create_app(build_deps(s, client, pool, jurisdiction), s, codec=EncryptionCodec(keyring))
-        server = InLoopServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False))
+        server = InLoopServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False,
+                                             proxy_headers=False))  # only WHISTLE_TRUSTED_PROXIES decides
         async with server.running():  # its port was checked free before anything started
             yield
 
