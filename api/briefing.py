@@ -7,10 +7,11 @@ import html
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
 
 from api.errors import ApiError
+from api.deps import AppDeps, Deps
 from api.guard import PUBLIC, limited
 from schemas.base import DEFAULT_TIMEZONE
 from schemas.briefing import MONTH_PATTERN, Briefing, UnitFigures
@@ -28,8 +29,8 @@ async def briefing_of(pool, month: str) -> Briefing | None:
     return Briefing.model_validate(row["body"] | {"announced_at": row["announced_at"]})
 
 
-async def load_briefing(request: Request, month: str) -> Briefing:
-    found = await briefing_of(request.app.state.deps.pool, month)
+async def load_briefing(d: Deps, month: str) -> Briefing:
+    found = await briefing_of(d.pool, month)
     if found is None:
         raise ApiError(404, f"no monthly briefing for {month}")
     return found
@@ -37,11 +38,11 @@ async def load_briefing(request: Request, month: str) -> Briefing:
 
 @router.get("/v1/briefings/{month}", response_model=Briefing, dependencies=[Depends(limited)],
             openapi_extra=PUBLIC)
-async def briefing_json(request: Request, month: Month) -> Briefing:
+async def briefing_json(d: AppDeps, month: Month) -> Briefing:
     """The month's briefing: per department and per street, dispatched, resolved on time and
     late, still open, completion and on-time rates, dissatisfied answers, repeat complaints;
     the month's top categories and hot spots."""
-    return await load_briefing(request, month)
+    return await load_briefing(d, month)
 
 
 # ---------------------------------------------------------------------------------- HTML
@@ -138,6 +139,6 @@ table.briefing td:first-child {{ text-align: left; }}
 
 
 @router.get("/briefings/{month}", response_class=HTMLResponse, dependencies=[Depends(limited)])
-async def briefing_page(request: Request, month: Month) -> HTMLResponse:
+async def briefing_page(d: AppDeps, month: Month) -> HTMLResponse:
     """The month's briefing as a page: tables and charts."""
-    return HTMLResponse(render_briefing(await load_briefing(request, month), request.app.state.deps.jurisdiction.timezone))
+    return HTMLResponse(render_briefing(await load_briefing(d, month), d.jurisdiction.timezone))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
+from typing import Annotated
 
 import asyncpg
+from fastapi import Depends, Request
 from temporalio.client import Client
 
 from activities.notifier import LogNotifier, Notifier
@@ -29,3 +31,11 @@ class Deps:
 
     def __post_init__(self) -> None:
         self.locator = Locator(self.jurisdiction)
+
+
+def app_deps(request: Request) -> Deps:
+    return request.app.state.deps
+
+
+# What a route takes to reach the process's clients and configuration: `d: AppDeps`.
+AppDeps = Annotated[Deps, Depends(app_deps)]

@@ -187,3 +187,7 @@ class NoNul:
             await send({"type": "http.response.body", "body": payload})
             return
         await self.app(scope, receive, send)
+
+
+# The caller, authenticated and within its limits: `p: CurrentPrincipal`.
+CurrentPrincipal = Annotated[Principal, Depends(principal)]

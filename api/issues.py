@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -12,43 +11,23 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, validation_detail
+from api import intake as intake_service
 from api.bodies import with_actor, without_actor
-from api.guard import (
-    API_KEY_HEADER,
-    PUBLIC,
-    api_key_header,
-    authenticate,
-    client_address,
-    limited,
-    principal,
-    require_role,
-)
-from api.scope import check_submission, in_scope, known_unit, sees_reporter
+from api.deps import AppDeps, Deps
+from api.errors import ApiError, validation_detail
+from api.guard import API_KEY_HEADER, PUBLIC, CurrentPrincipal, api_key_header, authenticate, client_address, limited, require_role
+from api.intake import QUERY_TIMEOUT, SUBMITTERS, UNREADABLE, refuse_foreign_run, to_intake
+from api.scope import in_scope, known_unit, sees_reporter
 from api.updates import IDEMPOTENCY_KEY_HEADER, run_update, update_id_for
-from api.views import IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView, issue_view
-from schemas.actions import (
-    Accept,
-    Assign,
-    DecideExtension,
-    Decline,
-    Dispatch,
-    Escalate,
-    Feedback,
-    RequestExtension,
-    Resolve,
-    Review,
-    Urge,
-)
-from schemas.intake import IssueIntake, workflow_id_for
+from api.views import EventView, IntakeRequest, IntakeResponse, IssueList, IssueRow, IssueView, issue_view
+from domain.authority import someone_to_ask
+from schemas.actions import (Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback,
+                             RequestExtension, Resolve, Review, Urge)
+from schemas.intake import workflow_id_for
 from schemas.issue import IssueState
 from schemas.principal import UNIT_ROLES, Actor, Principal, Role
-from whistle.attest import foreign_start
 from whistle.db import queries
-from whistle.intake import separate_contacts, submit_issue
-from whistle.locate import LocationError
-from domain.authority import someone_to_ask
-from whistle.tokens import check_feedback_token, feedback_token
+from whistle.tokens import check_feedback_token
 from workflows.issue import IssueWorkflow
 
 router = APIRouter(prefix="/v1", tags=["issues"])
@@ -59,19 +38,11 @@ ACTIONS = {
     "request_extension": RequestExtension, "decide_extension": DecideExtension, "assign": Assign,
     "urge": Urge, "feedback": Feedback, "review": Review,
 }
-SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 FEEDBACK_TOKEN_HEADER = "X-Feedback-Token"
 feedback_token_header = APIKeyHeader(
     name=FEEDBACK_TOKEN_HEADER, scheme_name="FeedbackToken", auto_error=False,
     description="a resident's feedback token (the feedback action only, instead of an API key)",
 )
-# A query waits for the workflow's task; one whose task keeps failing never answers.
-QUERY_TIMEOUT = timedelta(seconds=5)
-UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
-
-
-def deps(request: Request):
-    return request.app.state.deps
 
 
 # ---------------------------------------------------------------------------------- scope
@@ -80,8 +51,8 @@ async def view(handle, p: Principal | None, s: IssueState) -> IssueView:
     return issue_view(s, reporter)
 
 
-async def fetch_state(request: Request, issue_id: str):
-    handle = deps(request).client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
+async def fetch_state(d: Deps, issue_id: str):
+    handle = d.client.get_workflow_handle_for(IssueWorkflow.run, workflow_id_for(issue_id))
     try:
         return handle, await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except WorkflowQueryFailedError:
@@ -92,7 +63,7 @@ async def fetch_state(request: Request, issue_id: str):
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise not_found(issue_id) from None
         if err.status in UNREADABLE:  # its workflow task keeps failing, or no worker answers
-            await refuse_foreign_run(deps(request).client, handle.id, 503, f"issue {issue_id!r} cannot be read")
+            await refuse_foreign_run(d.client, handle.id, 503, f"issue {issue_id!r} cannot be read")
             raise ApiError(503, f"issue {issue_id!r} cannot be read now: its workflow does not answer",
                            headers={"Retry-After": "30"}) from None
         raise
@@ -104,137 +75,48 @@ def not_found(issue_id: str) -> ApiError:
     return ApiError(404, f"no issue {issue_id!r}")
 
 
-async def refuse_foreign_run(client, workflow_id: str, status: int, what: str) -> None:
-    """When the run under an issue's id never answers: if whistle did not start it (its start is
-    not attested, whistle.attest), say so, and log it for ops, instead of "try again later"."""
-    reason = await foreign_start(client, workflow_id)
-    if reason is not None:
-        log.warning("issue.foreign_run", workflow_id=workflow_id, reason=reason)
-        raise ApiError(status, f"{what}: the workflow under its id ({workflow_id}) was started outside whistle "
-                               f"({reason}) and never runs; ops must terminate it (see docs/security.md)",
-                       {"workflow_id": workflow_id})
-
 
 # ---------------------------------------------------------------------------------- intake
 @router.post("/issues", response_model=IntakeResponse, status_code=201, responses={200: {"model": IntakeResponse}})
-async def submit(
-    request: Request, response: Response, body: IntakeRequest, p: Annotated[Principal, Depends(principal)]
-) -> IntakeResponse:
+async def submit(d: AppDeps, p: CurrentPrincipal, response: Response, body: IntakeRequest) -> IntakeResponse:
     """Create the issue (201), or return the one already made for this (channel, reference) (200).
     The feedback token is in the answer only for intake services, who act for residents; for an
     issue a handler or the supervisor enters, it goes to the reporter's contact recorded with the
-    issue (never one a resubmission gives). An issue without a reporter has no token at all."""
+    issue (never one a resubmission gives). An issue with nobody to ask has no token at all."""
     require_role(p, *SUBMITTERS)
-    d = deps(request)
     intake = to_intake(d, body)
-    check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
-    handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
+    handle, created, s, token = await intake_service.submit(d, p, intake)
     response.status_code = 201 if created else 200
-    s = await wait_registered(handle, d.client)
-    if not created and not in_scope(p, s):
-        # The same (channel, reference) as an issue this key may not read: say nothing more.
-        raise ApiError(409, "an issue with this channel and reference exists already")
-    token = feedback_token(d.token_secret, intake.issue_id) if someone_to_ask(s) else None
-    if p.role != Role.intake:
-        await deliver_token_to_recorded_contact(d, handle, s)
-    return IntakeResponse(
-        issue_id=intake.issue_id,
-        workflow_id=intake.workflow_id,
-        created=created,
-        feedback_token=token if p.role == Role.intake else None,
-        issue=await view(handle, p, s),
-    )
+    return IntakeResponse(issue_id=intake.issue_id, workflow_id=intake.workflow_id, created=created,
+                          feedback_token=token, issue=await view(handle, p, s))
 
-
-def to_intake(d, body: IntakeRequest, **extra: Any) -> IssueIntake:
-    """Validate what the workflow would refuse: category, location, the category's attributes."""
-    try:
-        category = d.jurisdiction.category(body.category)
-    except KeyError:
-        raise ApiError(422, "invalid input", [{"field": "category", "message": f"unknown category {body.category!r}"}]) from None
-    try:
-        grid_id = d.locator.grid_for(body.grid_id, body.lat, body.long, body.address)
-    except LocationError as exc:
-        raise ApiError(422, "invalid input", [{"field": "location", "message": str(exc)}]) from None
-    problems = []
-    declared = {a.code: a for a in category.attributes}
-    for code, value in body.attributes.items():
-        if code not in declared:
-            problems.append({"field": f"attributes.{code}", "message": f"category {category.id} has no attribute {code!r}"})
-        elif declared[code].values and value not in declared[code].values and declared[code].datatype == "singlevaluelist":
-            problems.append({"field": f"attributes.{code}", "message": f"must be one of {declared[code].values}"})
-    for code, a in declared.items():
-        if a.required and code not in body.attributes:
-            problems.append({"field": f"attributes.{code}", "message": "required by this category"})
-    if problems:
-        raise ApiError(422, "invalid input", problems)
-    # Phone numbers and e-mail addresses typed into the text join the reporter's contact
-    # (encrypted, shown only to those who may call back); the text keeps a placeholder.
-    description, address, reporter = separate_contacts(body.description, body.address, body.reporter)
-    data = body.model_dump(exclude={"grid_id"}) | {
-        "grid_id": grid_id, "description": description, "address": address,
-        "reporter": reporter.model_dump() if reporter else None,
-    } | extra
-    try:
-        return IssueIntake.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
-
-
-async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
-    """The state once the workflow's first task has run (normally a few milliseconds). A run
-    under the id that whistle did not start never registers: 409, saying so."""
-    import asyncio
-
-    from temporalio.client import WorkflowQueryFailedError
-
-    for _ in range(attempts):
-        try:
-            return await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
-        except WorkflowQueryFailedError:
-            await asyncio.sleep(0.05)
-        except RPCError as err:
-            if err.status in UNREADABLE:  # e.g. started by hand without the keyring: it never runs
-                await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
-                raise ApiError(503, "an issue with this channel and reference exists but does not answer",
-                               headers={"Retry-After": "30"}) from None
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            await asyncio.sleep(0.05)
-    await refuse_foreign_run(client, handle.id, 409, "an issue with this channel and reference exists")
-    raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
-
-
-async def deliver_token_to_recorded_contact(d, handle, s: IssueState) -> None:
-    """The feedback token, through the notifier, to the reporter's contact as the workflow
-    recorded it at the first intake: a resubmission's body names no recipient (it could name
-    anyone's phone). Sent again on each resubmission (the webhook's Idempotency-Key lets the
-    gateway drop repeats), so a failed delivery is retried by resubmitting; a failure never fails
-    the intake, which is done. An issue with no reporter (a patrol's finding) gets none."""
-    if not someone_to_ask(s):
-        return
-    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT)
-    if reporter is None:
-        return
-    try:
-        await d.notifier.send_feedback_token(s.issue_id, reporter, feedback_token(d.token_secret, s.issue_id))
-    except Exception as exc:  # the gateway is down: the issue stands, the resident waits
-        log.warning("feedback_token.delivery_failed", issue_id=s.issue_id, error=type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------- reads
 @router.get("/issues/{issue_id}", response_model=IssueView)
-async def show(request: Request, issue_id: str, p: Annotated[Principal, Depends(principal)]) -> IssueView:
-    handle, s = await fetch_state(request, issue_id)
+async def show(d: AppDeps, p: CurrentPrincipal, issue_id: str) -> IssueView:
+    handle, s = await fetch_state(d, issue_id)
     if not in_scope(p, s):
         raise not_found(issue_id)
     return await view(handle, p, s)
 
 
+@router.get("/issues/{issue_id}/events", response_model=list[EventView])
+async def events(d: AppDeps, p: CurrentPrincipal, issue_id: str) -> list[EventView]:
+    """What happened to the issue, oldest first, from the read model (the workflow keeps only
+    their count): every move with who made it, when and why."""
+    _, s = await fetch_state(d, issue_id)
+    if not in_scope(p, s):
+        raise not_found(issue_id)
+    async with d.pool.acquire() as conn:
+        rows = await conn.fetch(queries.SELECT_EVENTS, s.issue_id)
+    return [EventView(**{k: r[k] for k in EventView.model_fields}) for r in rows]
+
+
 @router.get("/issues", response_model=IssueList)
 async def list_issues(
-    request: Request,
-    p: Annotated[Principal, Depends(principal)],
+    d: AppDeps,
+    p: CurrentPrincipal,
     stage: str | None = Query(None, max_length=32),
     owner: str | None = Query(None, max_length=64),
     overdue: bool | None = None,
@@ -249,20 +131,20 @@ async def list_issues(
     scope_unit = p.unit_id if p.role in UNIT_ROLES else None
     scope_channel = p.channel if p.role == Role.intake else None
     args = [stage, owner, overdue, street, category, scope_unit, p.role == Role.department, scope_channel]
-    async with deps(request).pool.acquire() as conn:
+    async with d.pool.acquire() as conn:
         rows = await conn.fetch(queries.LIST_ISSUES, *args, limit, offset)
         total = await conn.fetchval(queries.COUNT_ISSUES, *args)
     return IssueList(issues=[IssueRow(**dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/categories", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
-async def categories(request: Request) -> list[dict[str, Any]]:
-    return [c.model_dump(mode="json") for c in deps(request).jurisdiction.categories]
+async def categories(d: AppDeps) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json") for c in d.jurisdiction.categories]
 
 
 @router.get("/units", dependencies=[Depends(limited)], openapi_extra=PUBLIC)
-async def units(request: Request) -> dict[str, Any]:
-    j = deps(request).jurisdiction
+async def units(d: AppDeps) -> dict[str, Any]:
+    j = d.jurisdiction
     return {
         "units": [u.model_dump(mode="json") for u in j.units],
         "departments": [d.model_dump(mode="json") for d in j.departments],
@@ -273,18 +155,17 @@ async def units(request: Request) -> dict[str, Any]:
 BODIES = {name: without_actor(model) for name, model in ACTIONS.items()}
 
 
-async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
+async def act(request: Request, d: Deps, issue_id: str, action: str, body) -> IssueView:
     """Run an IssueWorkflow update for the key's principal (or a resident's feedback token):
     404 outside the principal's scope (as for no issue), 403 for a role the workflow refuses,
     409 with the workflow's reason when not allowed now."""
-    d = deps(request)
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
         d.limits.check(client_address(request), None)
         if not check_feedback_token(d.token_secret, issue_id, token):
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
-        _, current = await fetch_state(request, issue_id)
+        _, current = await fetch_state(d, issue_id)
         if not someone_to_ask(current):  # a token made before issues with nobody to ask got none
             raise ApiError(409, "this issue has no reporter to ask: it takes no feedback "
                                 "(it closes as no_feedback when its feedback window ends)")
@@ -293,7 +174,7 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
         p = authenticate(request, request.headers.get(API_KEY_HEADER))
         d.limits.check_key(p.id)
         actor = p.actor()
-        _, current = await fetch_state(request, issue_id)
+        _, current = await fetch_state(d, issue_id)
         if not in_scope(p, current):  # before the workflow's reason: that would tell the stage
             raise not_found(issue_id)
     if action == "urge" and body.unit_id is not None and not known_unit(d.jurisdiction, body.unit_id):
@@ -312,9 +193,9 @@ async def act(request: Request, issue_id: str, action: str, body) -> IssueView:
 
 def _action_route(name: str, body_model) -> None:
     async def route(
-        request: Request, issue_id: Annotated[str, Path(max_length=200)], body: body_model  # type: ignore[valid-type]
+        request: Request, d: AppDeps, issue_id: Annotated[str, Path(max_length=200)], body: body_model  # type: ignore[valid-type]
     ) -> IssueView:
-        return await act(request, issue_id, name, body)
+        return await act(request, d, issue_id, name, body)
 
     route.__name__ = f"action_{name}"
     route.__annotations__["body"] = body_model  # a real type, not this module's postponed string

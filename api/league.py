@@ -7,19 +7,20 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.bodies import with_actor, without_actor
 from api.errors import ApiError, validation_detail
-from api.guard import PUBLIC, limited, principal, require_role
+from api.deps import AppDeps, Deps
+from api.guard import PUBLIC, CurrentPrincipal, limited, require_role
 from api.updates import run_update
 from schemas.evaluation import Rating, RatingRecord
 from schemas.base import DEFAULT_TIMEZONE
 from schemas.league import INSUFFICIENT, LeagueState, PublishedLeague, ReviewDraft
 from schemas.period import PERIOD_PATTERN, parse_period, quarters_of_year
-from schemas.principal import Principal, Role
+from schemas.principal import Role
 from whistle.db import queries
 
 router = APIRouter(tags=["evaluation and league"])
@@ -27,9 +28,9 @@ Quarter = Annotated[str, Path(pattern=r"^\d{4}Q[1-4]$")]
 Period = Annotated[str, Path(pattern=PERIOD_PATTERN)]
 
 
-async def _update(request: Request, workflow_id: str, name: str, arg, result_type, missing: str):
+async def _update(d: Deps, workflow_id: str, name: str, arg, result_type, missing: str):
     _, result = await run_update(
-        request.app.state.deps.client, workflow_id, name, arg, result_type, missing=missing, finished=f"{workflow_id} has finished"
+        d.client, workflow_id, name, arg, result_type, missing=missing, finished=f"{workflow_id} has finished"
     )
     return result
 
@@ -40,7 +41,7 @@ ReviewDraftBody = without_actor(ReviewDraft)
 
 @router.post("/v1/evaluations/{quarter}/ratings", response_model=RatingRecord)
 async def rate(
-    request: Request, quarter: Quarter, p: Annotated[Principal, Depends(principal)], payload: RatingBody,  # type: ignore[valid-type]
+    d: AppDeps, quarter: Quarter, p: CurrentPrincipal, payload: RatingBody,  # type: ignore[valid-type]
 ) -> RatingRecord:
     """A community rates a street or department that handled its issues; revisable until the
     round closes, refused after."""
@@ -49,12 +50,12 @@ async def rate(
         rating = with_actor(Rating, payload, p.actor().model_dump())
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
-    return await _update(request, f"evaluation-{quarter}", "rate", rating, RatingRecord, f"no evaluation round for {quarter}")
+    return await _update(d, f"evaluation-{quarter}", "rate", rating, RatingRecord, f"no evaluation round for {quarter}")
 
 
 @router.post("/v1/league/{period}/review", response_model=LeagueState)
 async def review(
-    request: Request, period: Period, p: Annotated[Principal, Depends(principal)], payload: ReviewDraftBody,  # type: ignore[valid-type]
+    d: AppDeps, period: Period, p: CurrentPrincipal, payload: ReviewDraftBody,  # type: ignore[valid-type]
 ) -> LeagueState:
     """The supervisor approves the draft (it is published) or sends it back with comments and
     adjustments (each with a reason), which the next draft applies."""
@@ -63,7 +64,7 @@ async def review(
         decision = with_actor(ReviewDraft, payload, p.actor().model_dump())
     except ValidationError as exc:
         raise ApiError(422, "invalid input", validation_detail(exc.errors())) from None
-    return await _update(request, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")
+    return await _update(d, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")
 
 
 async def table_of(pool, period: str, drafts: bool = False) -> dict[str, Any] | None:
@@ -105,19 +106,19 @@ async def progress_of(pool, period: str) -> dict[str, Any]:
     }
 
 
-async def load_table(request: Request, period: str, drafts: bool = False) -> dict[str, Any]:
-    table = await table_of(request.app.state.deps.pool, period, drafts)
+async def load_table(d: Deps, period: str, drafts: bool = False) -> dict[str, Any]:
+    table = await table_of(d.pool, period, drafts)
     if table is None:
-        raise ApiError(404, f"no published red/black list for {period}", await progress_of(request.app.state.deps.pool, period))
+        raise ApiError(404, f"no published red/black list for {period}", await progress_of(d.pool, period))
     return table
 
 
 @router.get("/v1/league/{period}", response_model=PublishedLeague, dependencies=[Depends(limited)],
             openapi_extra=PUBLIC)
-async def league_json(request: Request, period: Period) -> PublishedLeague:
+async def league_json(d: AppDeps, period: Period) -> PublishedLeague:
     """The published red/black list: every rate of every department and street with its
     numerator, denominator and interval, the score's interval, the supervisor's adjustments."""
-    return PublishedLeague.model_validate(await load_table(request, period))
+    return PublishedLeague.model_validate(await load_table(d, period))
 
 
 # ---------------------------------------------------------------------------------- HTML
@@ -285,6 +286,6 @@ tr.red {{ background: #fff5f5; }} tr.black {{ background: #f0f0f0; }}
 
 
 @router.get("/league/{period}", response_class=HTMLResponse, dependencies=[Depends(limited)])
-async def league_page(request: Request, period: Period) -> HTMLResponse:
+async def league_page(d: AppDeps, period: Period) -> HTMLResponse:
     """The published red/black list as a page: ranking tables and bar charts of the metrics."""
-    return HTMLResponse(render_page(await load_table(request, period), request.app.state.deps.jurisdiction.timezone))
+    return HTMLResponse(render_page(await load_table(d, period), d.jurisdiction.timezone))

@@ -21,15 +21,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from api.deps import AppDeps, Deps
 from api.errors import ApiError, error_field
 from api.guard import authenticate, client_address
-from api.issues import QUERY_TIMEOUT, SUBMITTERS, deliver_token_to_recorded_contact, to_intake, wait_registered
-from api.scope import check_submission
+from api import intake as intake_service
+from api.intake import QUERY_TIMEOUT, SUBMITTERS, to_intake
 from api.views import IntakeRequest
 from schemas.intake import REFERENCE_PATTERN, Channel, workflow_id_for
 from schemas.text import redact_for_publication, xml_safe
 from whistle.db import queries
-from whistle.intake import submit_issue
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -149,20 +149,20 @@ def _service(c) -> dict[str, Any]:
 
 
 @router.get("/services.{fmt}")
-async def services(request: Request, fmt: str) -> Response:
+async def services(request: Request, deps: AppDeps, fmt: str) -> Response:
     fmt = _fmt(fmt)
     _limit(request, fmt)
     _check_jurisdiction(request, fmt)
-    return render(fmt, [_service(c) for c in request.app.state.deps.jurisdiction.categories], "services", "service")
+    return render(fmt, [_service(c) for c in deps.jurisdiction.categories], "services", "service")
 
 
 @router.get("/services/{name}")
-async def service_definition(request: Request, name: str) -> Response:
+async def service_definition(request: Request, deps: AppDeps, name: str) -> Response:
     code, fmt = split_format(name)
     _limit(request, fmt)
     _check_jurisdiction(request, fmt)
     try:
-        c = request.app.state.deps.jurisdiction.category(code)
+        c = deps.jurisdiction.category(code)
     except KeyError:
         raise Open311Error(404, f"unknown service_code {code!r}", fmt) from None
     attributes = [
@@ -258,12 +258,11 @@ _FORM_FIELDS = {"reporter.name": "first_name/last_name", "reporter.phone": "phon
 
 
 @router.post("/requests.{fmt}")
-async def create_request(request: Request, fmt: str) -> Response:
+async def create_request(request: Request, deps: AppDeps, fmt: str) -> Response:
     """Form-encoded, as the spec gives it: api_key, service_code, lat/long or address_string
     (or address_id, a grid id), description, first_name/last_name/phone/email, attribute[code].
     An `Idempotency-Key` header makes a retried POST return the same request."""
     fmt = _fmt(fmt)
-    deps = request.app.state.deps
     try:
         form = await request.form()
     except Exception:
@@ -322,13 +321,11 @@ async def create_request(request: Request, fmt: str) -> Response:
     except ApiError as exc:
         detail = "; ".join(f"{d['field']}: {d['message']}" for d in exc.detail) if isinstance(exc.detail, list) else exc.error
         raise Open311Error(400, detail, fmt) from None
-    try:  # the same rule as /v1: the channel of the key, and a unit's own part of the district
-        check_submission(p, Channel.open311.value, intake.grid_id, deps.jurisdiction)
+    try:  # as /v1 (the channel of the key, a unit's own part of the district); the resident's own
+        # way to rate the result goes to the contact of the first submission only
+        await intake_service.submit(deps, p, intake, deliver=True)
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
-    handle, created = await submit_issue(deps.client, intake, deps.task_queue, jurisdiction=deps.jurisdiction)
-    # The resident's own way to rate the result, to the contact of the first submission only.
-    await deliver_token_to_recorded_contact(deps, handle, await wait_registered(handle, deps.client))
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]
     # 200 as the spec's swagger file declares it (clients validating against it refuse 201).
     return render(fmt, answer, "service_requests", "request")
@@ -357,7 +354,7 @@ def _datetime(value: str | None, name: str, fmt: str) -> datetime | None:
 
 
 @router.get("/requests.{fmt}")
-async def list_requests(request: Request, fmt: str) -> Response:
+async def list_requests(request: Request, deps: AppDeps, fmt: str) -> Response:
     """Filters of the spec (service_request_id, service_code, start_date, end_date, status);
     by default the last 90 days, at most 1000 records; `page`/`page_size` page through."""
     fmt = _fmt(fmt)
@@ -383,7 +380,6 @@ async def list_requests(request: Request, fmt: str) -> Response:
         raise Open311Error(400, "page and page_size must be integers", fmt) from None
     if not (1 <= page <= 100_000 and 1 <= page_size <= MAX_RECORDS):
         raise Open311Error(400, f"page ≥ 1 and 1 ≤ page_size ≤ {MAX_RECORDS}", fmt)
-    deps = request.app.state.deps
     async with deps.pool.acquire() as conn:
         rows = await conn.fetch(
             queries.OPEN311_REQUESTS, ids, codes, statuses, start, end, page_size, (page - 1) * page_size
@@ -391,11 +387,10 @@ async def list_requests(request: Request, fmt: str) -> Response:
     return render(fmt, [service_request(deps, r["snapshot"]) for r in rows], "service_requests", "request")
 
 
-async def _one(request: Request, name: str) -> Response:
+async def _one(request: Request, deps: Deps, name: str) -> Response:
     issue_id, fmt = split_format(name)
     _limit(request, fmt)
     _check_jurisdiction(request, fmt)
-    deps = request.app.state.deps
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(queries.SELECT_ISSUE, issue_id)
     if row is not None:
@@ -414,23 +409,22 @@ async def _one(request: Request, name: str) -> Response:
 
 
 @router.get("/requests/{name}")
-async def get_request(request: Request, name: str) -> Response:
-    return await _one(request, name)
+async def get_request(request: Request, deps: AppDeps, name: str) -> Response:
+    return await _one(request, deps, name)
 
 
 @router.get("/request/{name}", include_in_schema=False)
-async def get_request_singular(request: Request, name: str) -> Response:
+async def get_request_singular(request: Request, deps: AppDeps, name: str) -> Response:
     """The path as the spec's swagger file spells it."""
-    return await _one(request, name)
+    return await _one(request, deps, name)
 
 
 @router.get("/tokens/{name}")
-async def token(request: Request, name: str) -> Response:
+async def token(request: Request, deps: AppDeps, name: str) -> Response:
     token_id, fmt = split_format(name)
     _limit(request, fmt)
     _check_jurisdiction(request, fmt)
     issue_id = f"{Channel.open311.value}-{token_id}"
-    deps = request.app.state.deps
     async with deps.pool.acquire() as conn:
         exists = await conn.fetchval("SELECT 1 FROM issues WHERE issue_id = $1", issue_id)
     if not exists:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.intake import REFERENCE_PATTERN, Channel, Reporter
 from domain.ladder import Level
-from schemas.issue import Assignment, IssueState, Outcome, Penalty, Stage
+from schemas.issue import Assignment, EventKind, IssueState, Outcome, Penalty, Stage
 from schemas.text import RefusesControls
 
 
@@ -67,6 +67,20 @@ class IssueView(BaseModel):
     closed_at: datetime | None = None
     seq: int = Field(description="the number of the issue's last event")
     reporter: Reporter | None = None
+
+
+class EventView(BaseModel):
+    """One thing that happened to an issue, as the read model keeps it."""
+
+    seq: int
+    at: datetime
+    kind: EventKind
+    stage_from: Stage | None = None
+    stage_to: Stage | None = None
+    unit_id: str | None = None
+    actor_id: str | None = None
+    actor_role: str | None = None
+    detail: dict[str, Any] = {}
 
 
 def issue_view(s: IssueState, reporter: Reporter | None = None) -> IssueView:

@@ -74,6 +74,17 @@ async def test_the_issue_view_shows_no_workflow_internals(api):
     assert not internals & schema["properties"].keys() and {"stage", "owners", "due_at", "seq"} <= schema["properties"].keys()
 
 
+async def test_an_issue_s_events_come_from_the_read_model_within_scope(api):
+    iid = (await submit(api))["issue_id"]
+    await act(api, iid, "escalate", GRID, reason="需部门处理")
+    r = await api.http.get(f"/v1/issues/{iid}/events", headers=GRID)
+    assert r.status_code == 200, r.text
+    events = r.json()
+    assert [e["kind"] for e in events][:2] == ["intake", "escalated"] and [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[1]["actor_role"] == "grid" and events[1]["detail"]["reason"] == "需部门处理"
+    assert (await api.http.get(f"/v1/issues/{iid}/events", headers=OTHER_STREET)).status_code == 404  # as for no issue
+
+
 async def test_fifty_concurrent_submissions_one_workflow(api, dev_env):
     body = intake()
     answers = await asyncio.gather(*(api.http.post("/v1/issues", json=body, headers=HOTLINE) for _ in range(50)))
