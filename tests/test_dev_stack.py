@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -38,22 +40,38 @@ def start_dev(data_dir: Path, ports: dict[str, int], **env_extra: str) -> subpro
 
 
 def wait_running(proc: subprocess.Popen, timeout: float = 90) -> str:
+    """Its output up to "whistle is running" and the URL block. A thread reads the lines, so a
+    stack that neither speaks nor exits fails here after `timeout`, with what it said, instead
+    of blocking the test until pytest's own time-out."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:  # stops at the URL block, leaving the rest of the output to `stop`
+        while line := proc.stdout.readline():
+            lines.put(line)
+            if "whistle is running" in line:
+                for _ in range(6):
+                    lines.put(proc.stdout.readline())
+                break
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
     out = []
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
+    while (left := end - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
         if not line:
-            if proc.poll() is not None:
-                break
-            continue
+            break
         out.append(line)
         if "whistle is running" in line:
-            # the URL block follows
-            for _ in range(6):
-                out.append(proc.stdout.readline())
+            out += [lines.get(timeout=10) for _ in range(6)]
             return "".join(out)
+    tree = [" ".join(c.cmdline()[:3]) for c in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
     proc.kill()
-    raise AssertionError("whistle dev did not come up:\n" + "".join(out))
+    raise AssertionError(f"whistle dev did not come up in {timeout:.0f} s (exit {proc.poll()}); its processes "
+                         f"{tree}; it said:\n" + "".join(out))
 
 
 def stop(proc: subprocess.Popen) -> str:
