@@ -20,6 +20,7 @@ its update's validator, and again under its lock before acting.
 
 from __future__ import annotations
 
+from domain import deadlines
 from domain.deadlines import DeadlineKey
 from domain.ownership import ladder_unit
 from schemas.actions import (
@@ -104,8 +105,7 @@ def may_request_extension(s: IssueState, input: RequestExtension) -> None:
     a = own_assignment(s, input.actor)
     if a.pending_extension() is not None:
         raise NotAllowed("an extension request of this assignment is already awaiting the supervisor")
-    key = str(DeadlineKey.of_assignment(input.deadline.value, a))
-    d = next((d for d in s.deadlines if d.key == key), None)
+    d = deadlines.find(s.deadlines, DeadlineKey.of_assignment(input.deadline.value, a))
     if d is None or not d.open:
         raise NotAllowed(f"the {input.deadline.value} deadline of {a.department_id} is not running")
 

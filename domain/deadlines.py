@@ -58,6 +58,10 @@ class DeadlineKey:
         return DeadlineKey(kind, f"{unit_id}:{len(deadlines) + 1}")
 
 
+def find(deadlines: list[Deadline], key: DeadlineKey) -> Deadline | None:
+    return next((d for d in deadlines if d.key == str(key)), None)
+
+
 def belongs_to(d: Deadline, a: Assignment) -> bool:
     """Whether `d` is one of the assignment's clocks: report-in, resolve or a 督办."""
     return d.key in (str(DeadlineKey.of_assignment("accept", a)), str(DeadlineKey.of_assignment("resolve", a))) or (

@@ -42,6 +42,11 @@ def zone_name(key: str) -> str:
     return ZONE_NAMES.get(key, key)
 
 
+def local_time_named(at: datetime | None, zone: str) -> str:
+    """`2026-11-27 24:00（北京时间）`: a time in a jurisdiction's zone, with the zone's name."""
+    return f"{local_time(at, zone)}（{zone_name(zone)}）"
+
+
 def local_time(at: datetime | None, zone: tzinfo | str = CHINA) -> str:
     """`2026-11-27 24:00` for the end of a day (as deadlines are said), else `2026-11-27 15:30`.
     `zone`: a tzinfo, or a jurisdiction's zone key."""

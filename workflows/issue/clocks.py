@@ -9,7 +9,7 @@ from typing import Callable, Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.deadlines import DeadlineKey, belongs_to, policy, running, supervisions_so_far
+    from domain.deadlines import DeadlineKey, belongs_to, find, policy, running, supervisions_so_far
     from domain.ladder import Level
     from schemas.issue import Assignment, Deadline
     from schemas.labels import DEADLINE
@@ -57,7 +57,7 @@ class Clocks:
         return d
 
     def find(self, key: DeadlineKey) -> Deadline | None:
-        return next((d for d in self.issue.state.deadlines if d.key == str(key)), None)
+        return find(self.issue.state.deadlines, key)
 
     def close(self, predicate: Callable[[Deadline], bool]) -> None:
         for d in running(self.issue.state.deadlines):

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ownership import owners
     from schemas.issue import IssueEvent, Stage, TransitionRecord
     from domain.ladder import Level
-    from schemas.labels import EVENT, STAGE, local_time, unit_name, zone_name
+    from schemas.labels import EVENT, STAGE, local_time_named, unit_name
     from schemas.principal import Actor
     from whistle.temporal import CATEGORY, CHANNEL, DUE_AT, ISSUE_STAGE, OVERDUE, OWNER_UNIT, STREET
     from workflows.common import RECORD, as_facts, notify, notify_started
@@ -104,8 +104,7 @@ class Effects:
         s = self.issue.state
         lines = [f"**阶段** {STAGE.get(s.stage.value, s.stage.value)}",
                  f"**承办** {'、'.join(unit_name(u) for u in s.owners) or '—'}",
-                 f"**时限** {local_time(s.due_at, s.context.timezone)}（{zone_name(s.context.timezone)}）"
-                 f"{' · **已超时**' if s.overdue else ''}"]
+                 f"**时限** {local_time_named(s.due_at, s.context.timezone)}{' · **已超时**' if s.overdue else ''}"]
         if s.outcome is not None:
             lines.append(f"**结果** {s.outcome.value}")
         return "\n\n".join(lines)

@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.deadlines import next_due_time, running
     from schemas.issue import Stage
-    from schemas.labels import DEADLINE, local_time, unit_name, zone_name
+    from schemas.labels import DEADLINE, local_time_named, unit_name
     from workflows.issue.run import IssueRun
 
 _TICK = timedelta(milliseconds=1)
@@ -63,7 +63,7 @@ class LoopTimer:
         return fired
 
     def _next(self) -> datetime | None:
-        return next_due_time(self.issue.state.deadlines) if self.issue.s is not None else None
+        return next_due_time(self.issue.state.deadlines)
 
     def _length(self) -> timedelta | None:
         """How long the timer waits. Only its length may read workflow.now(): a timer fired late
@@ -81,5 +81,4 @@ class LoopTimer:
         if not open_:
             return "等待"
         d = min(open_, key=lambda d: (d.due_at, d.key))
-        tz = self.issue.state.context.timezone
-        return f"{DEADLINE.get(d.kind, d.kind)} {unit_name(d.unit_id)} {local_time(d.due_at, tz)}（{zone_name(tz)}）"
+        return f"{DEADLINE.get(d.kind, d.kind)} {unit_name(d.unit_id)} {local_time_named(d.due_at, self.issue.state.context.timezone)}"
