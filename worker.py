@@ -10,7 +10,7 @@ WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -31,18 +31,9 @@ from whistle.logging import LogContextInterceptor, configure_logging
 from whistle.process import ensure_free, run_until_signalled
 from whistle.attest import attested
 from whistle.temporal import connect_settings
-from workflows.briefing import MonthlyBriefingWorkflow
-from workflows.evaluation import ReverseEvaluationWorkflow
-from workflows.issue import IssueWorkflow
-from workflows.league import LeagueTableWorkflow
-from workflows.quarterly import QuarterlyWorkflow
+from workflows.registry import WORKFLOWS
 
 log = structlog.get_logger("whistle.worker")
-
-WORKFLOWS: Sequence[type] = (
-    IssueWorkflow, ReverseEvaluationWorkflow, LeagueTableWorkflow, QuarterlyWorkflow, MonthlyBriefingWorkflow,
-)
-
 
 def build_worker(
     client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options

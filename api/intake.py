@@ -20,7 +20,7 @@ from api.errors import ApiError, validation_detail
 from api.scope import check_submission, in_scope
 from api.views import IntakeRequest
 from domain.authority import someone_to_ask
-from schemas.intake import IssueIntake
+from schemas.intake import IssueIntake, Reporter
 from schemas.issue import IssueState
 from schemas.principal import Principal, Role
 from whistle.attest import foreign_start
@@ -39,23 +39,26 @@ UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED
 
 
 async def submit(
-    d: Deps, p: Principal, intake: IssueIntake, deliver: bool | None = None
-) -> tuple[WorkflowHandle, bool, IssueState, str | None]:
+    d: Deps, p: Principal, intake: IssueIntake, deliver: bool
+) -> tuple[WorkflowHandle, bool, IssueState, str | None, Reporter | None]:
     """Start the issue, or find the one already made for its (channel, reference): the handle,
-    whether it was created, its registered state, and the feedback token an intake service
-    hands to its resident (None for anyone else, and when there is nobody to ask). For an
-    issue a unit or the supervisor enters, the token goes to the recorded contact instead
-    (`deliver`: for an intake service too, as Open311's clients have no way to pass it on)."""
+    whether it was created, its registered state, the feedback token an intake service hands to
+    its resident (None for anyone else, and when there is nobody to ask), and the reporter's
+    contact as the workflow recorded it (personal data: the caller shows it only to those who
+    may see it, api.scope.sees_reporter). When `deliver` (an
+    issue a unit or the supervisor enters; any issue from Open311, whose clients cannot pass a
+    token on), the token goes to that contact instead."""
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
     s = await wait_registered(handle, d.client)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
+    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT) if s.has_reporter else None
     token = feedback_token(d.token_secret, intake.issue_id) if someone_to_ask(s) else None
-    if deliver or (deliver is None and p.role != Role.intake):
-        await deliver_token_to_recorded_contact(d, handle, s)
-    return handle, created, s, token if p.role == Role.intake else None
+    if deliver and token is not None and reporter is not None:
+        await deliver_token(d, s.issue_id, reporter, token)
+    return handle, created, s, token if p.role == Role.intake else None, reporter
 
 
 def to_intake(d: Deps, body: IntakeRequest, **extra: Any) -> IssueIntake:
@@ -113,21 +116,16 @@ async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
     raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly")
 
 
-async def deliver_token_to_recorded_contact(d: Deps, handle, s: IssueState) -> None:
+async def deliver_token(d: Deps, issue_id: str, reporter: Reporter, token: str) -> None:
     """The feedback token, through the notifier, to the reporter's contact as the workflow
     recorded it at the first intake: a resubmission's body names no recipient (it could name
     anyone's phone). Sent again on each resubmission (the webhook's Idempotency-Key lets the
     gateway drop repeats), so a failed delivery is retried by resubmitting; a failure never fails
-    the intake, which is done. An issue with no reporter (a patrol's finding) gets none."""
-    if not someone_to_ask(s):
-        return
-    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT)
-    if reporter is None:
-        return
+    the intake, which is done."""
     try:
-        await d.notifier.send_feedback_token(s.issue_id, reporter, feedback_token(d.token_secret, s.issue_id))
+        await d.notifier.send_feedback_token(issue_id, reporter, token)
     except Exception as exc:  # the gateway is down: the issue stands, the resident waits
-        log.warning("feedback_token.delivery_failed", issue_id=s.issue_id, error=type(exc).__name__)
+        log.warning("feedback_token.delivery_failed", issue_id=issue_id, error=type(exc).__name__)
 
 
 async def refuse_foreign_run(client, workflow_id: str, status: int, what: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
@@ -31,7 +30,6 @@ from whistle.tokens import check_feedback_token
 from workflows.issue import IssueWorkflow
 
 router = APIRouter(prefix="/v1", tags=["issues"])
-log = structlog.get_logger("whistle.api")
 
 ACTIONS = {
     "accept": Accept, "resolve": Resolve, "escalate": Escalate, "dispatch": Dispatch, "decline": Decline,
@@ -85,10 +83,10 @@ async def submit(d: AppDeps, p: CurrentPrincipal, response: Response, body: Inta
     issue (never one a resubmission gives). An issue with nobody to ask has no token at all."""
     require_role(p, *SUBMITTERS)
     intake = to_intake(d, body)
-    handle, created, s, token = await intake_service.submit(d, p, intake)
+    _, created, s, token, reporter = await intake_service.submit(d, p, intake, deliver=p.role != Role.intake)
     response.status_code = 201 if created else 200
     return IntakeResponse(issue_id=intake.issue_id, workflow_id=intake.workflow_id, created=created,
-                          feedback_token=token, issue=await view(handle, p, s))
+                          feedback_token=token, issue=issue_view(s, reporter if sees_reporter(p, s) else None))
 
 
 

@@ -323,7 +323,7 @@ async def create_request(request: Request, deps: AppDeps, fmt: str) -> Response:
         raise Open311Error(400, detail, fmt) from None
     try:  # as /v1 (the channel of the key, a unit's own part of the district); the resident's own
         # way to rate the result goes to the contact of the first submission only
-        await intake_service.submit(deps, p, intake, deliver=True)
+        await intake_service.submit(deps, p, intake, deliver=True)  # its answer carries no token
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt) from None
     answer = [{"service_request_id": intake.issue_id, "token": reference, "service_notice": _SERVICE_NOTICE}]

@@ -177,7 +177,7 @@ def _plain(value: Any) -> Any:
 def _definitions():
     from temporalio.workflow._definition import _Definition
 
-    from worker import WORKFLOWS
+    from workflows.registry import WORKFLOWS
 
     return [_Definition.must_from_class(cls) for cls in WORKFLOWS]
 

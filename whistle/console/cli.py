@@ -106,15 +106,15 @@ app.add_typer(schedules_app, name="schedules")
 def _with_client(settings, fn, keyring: bool = True):
     """Run `fn(client)` against the configured Temporal; any refusal is one line. The client
     attests updates when this install's actor key is at hand (whistle dev's is in its data dir)."""
-    from whistle.temporal import connect
+    from whistle.temporal import TemporalUnreachable, connect
 
     async def run():
         keys = settings.keyring() if keyring else None
         actors = settings.actor_key_ring() if keyring and (settings.actor_keys or settings.actor_key_file) else None
         try:
             client = await connect(settings.temporal_address, settings.temporal_namespace, keys, actors)
-        except RuntimeError as exc:
-            raise RuntimeError(f"cannot reach Temporal at {settings.temporal_address}: is `whistle dev` running? give --data-dir, or set WHISTLE_TEMPORAL_ADDRESS ({exc})") from None
+        except TemporalUnreachable as exc:
+            raise TemporalUnreachable(f"{exc}: is `whistle dev` running? give --data-dir, or set WHISTLE_TEMPORAL_ADDRESS") from None
         return await fn(client)
 
     with refusals():
