@@ -1,8 +1,9 @@
 """The intake service: what turns a request from /v1 or Open311 into a registered issue. It
 validates what the workflow would refuse (category, location, the category's attributes),
 moves contact details typed into the text to the encrypted reporter, starts the workflow once
-per (channel, reference), waits for its registration, and delivers the feedback token to the
-reporter's contact as the workflow recorded it. The routes only read the request and answer."""
+per (channel, reference) with the update that answers once it has registered (no polling), and
+delivers the feedback token to the reporter's contact as the workflow recorded it. The routes
+only read the request and answer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Deps
@@ -35,6 +36,8 @@ log = structlog.get_logger("whistle.api")
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 # A query waits for the workflow's task; one whose task keeps failing never answers.
 QUERY_TIMEOUT = timedelta(seconds=5)
+# The start and its registration (one update-with-start): normally some ten milliseconds.
+REGISTER_TIMEOUT = timedelta(seconds=5)
 UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
 
@@ -49,8 +52,17 @@ async def submit(
     issue a unit or the supervisor enters; any issue from Open311, whose clients cannot pass a
     token on), the token goes to that contact instead."""
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
-    handle, created = await submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction)
-    s = await wait_registered(handle, d.client)
+    try:
+        handle, created, s = await asyncio.wait_for(
+            submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction), REGISTER_TIMEOUT.total_seconds())
+    except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # No worker took the issue's first task in time (none running, or the run under the id
+        # is one whistle did not start and never runs): the start stands.
+        await refuse_foreign_run(d.client, intake.workflow_id, 409, "an issue with this channel and reference exists")
+        raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly",
+                       headers={"Retry-After": "5"}) from None
+    if s is None:  # closed, or a worker older than the register update: read it
+        s = await wait_registered(handle, d.client)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
@@ -97,8 +109,9 @@ def to_intake(d: Deps, body: IntakeRequest, **extra: Any) -> IssueIntake:
 
 
 async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
-    """The state once the workflow's first task has run (normally a few milliseconds). A run
-    under the id that whistle did not start never registers: 409, saying so."""
+    """The state of an issue that submit_issue could not return: a closed one (one query), or
+    one a worker older than the register update runs (a rolling upgrade: polled until its first
+    task has run). A run under the id that whistle did not start never registers: 409, saying so."""
     for _ in range(attempts):
         try:
             return await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)

@@ -60,9 +60,8 @@ def intake(category: str = "illegal-construction", grid: str = GRID, **extra: An
 
 async def start(client: Client, task_queue: str, category: str = "illegal-construction", **extra: Any) -> WorkflowHandle:
     options = {k: extra.pop(k) for k in ("max_history_events",) if k in extra}
-    handle, created = await submit_issue(client, intake(category, **extra), task_queue, **options)
-    assert created
-    await until(handle, lambda s: True)
+    handle, created, s = await submit_issue(client, intake(category, **extra), task_queue, **options)
+    assert created and s is not None and s.seq >= 1  # registered when the start returns
     return handle
 
 

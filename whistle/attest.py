@@ -8,7 +8,8 @@ any actor, or start a workflow. So whistle's clients (the API gateway, the CLI) 
   HMAC-SHA256 over the canonical JSON of (workflow id, update name, update id, issued_at, the
   update's whole input). The workers check it in the update validator of every workflow, before
   the workflow's own validator, and refuse with ApplicationError type "Forbidden" otherwise;
-- every workflow start, in the header `whistle_start` = `kid:issued_at:MAC` over (workflow id,
+- every workflow start (alone, or with an update: update-with-start, both halves signed), in
+  the header `whistle_start` = `kid:issued_at:MAC` over (workflow id,
   workflow type, issued_at, the start's input). The workers check it for IssueWorkflow at the
   first task of a run that is not a continue-as-new, and fail that task otherwise: a forged or
   replayed start never runs a step.
@@ -323,6 +324,18 @@ class _SigningOutbound(client.OutboundInterceptor):
         attestation = self.keys.sign_start(input.id, input.workflow, input.args, self.clock())
         input.headers = {**input.headers, START_HEADER: header_payload(attestation)}
         return await super().start_workflow(input)
+
+    async def start_update_with_start_workflow(
+        self, input: client.StartWorkflowUpdateWithStartInput
+    ) -> client.WorkflowUpdateHandle[Any]:
+        # Both halves, each as if sent alone: the worker checks them one by one.
+        start, update = input.start_workflow_input, input.update_workflow_input
+        now = self.clock()
+        start.headers = {**start.headers, START_HEADER: header_payload(self.keys.sign_start(start.id, start.workflow, start.args, now))}
+        update.update_id = update.update_id or str(uuid.uuid4())
+        attestation = self.keys.sign(start.id, update.update, update.update_id, update.args, now)
+        update.headers = {**update.headers, HEADER: header_payload(attestation)}
+        return await super().start_update_with_start_workflow(input)
 
 
 def attested(c: client.Client) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+import uuid
+from typing import NamedTuple
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -11,10 +14,10 @@ from temporalio.common import (
 )
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadConverter
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from schemas.intake import IssueIntake, Reporter
-from schemas.issue import IssueState, IssueWorkflowInput
+from schemas.issue import SUBMISSION_MEMO, IssueState, IssueWorkflowInput, Registration
 from schemas.jurisdiction import Jurisdiction, Level
 from schemas.text import contacts_in, redact_contacts
 from whistle.temporal import CATEGORY, CHANNEL, ISSUE_STAGE
@@ -66,39 +69,69 @@ def _plain(text: str) -> Payload:
     return PayloadConverter.default.to_payloads([text])[0]
 
 
+class Submitted(NamedTuple):
+    handle: WorkflowHandle[IssueWorkflow, IssueState]
+    created: bool  # this submission started the issue; False: it existed already
+    state: IssueState | None  # as registered; None when the caller must read it (see submit_issue)
+
+
 async def submit_issue(
     client: Client, intake: IssueIntake, task_queue: str, jurisdiction: Jurisdiction | None = None, **options
-) -> tuple[WorkflowHandle[IssueWorkflow, IssueState], bool]:
-    """Start the issue's workflow, or find the one that exists. Returns (handle, created).
+) -> Submitted:
+    """Start the issue's workflow and wait for its registration, or find the one that exists.
 
-    The workflow id is derived from (channel, reference). A start racing another start, or
-    repeating one whose workflow has closed, gets WorkflowAlreadyStarted from the server
-    (conflict policy FAIL, reuse policy REJECT_DUPLICATE): never a second workflow.
+    One call (update-with-start): the start, and the `register` update that answers once the
+    issue has registered. The workflow id is derived from (channel, reference): a submission
+    that finds the issue running (conflict policy USE_EXISTING) gets its registered state and
+    `created` False, as does one racing another; never a second workflow. The start's memo names
+    the submission (a fresh id) so that the workflow can tell which one made it.
+
+    The state is None, for the caller to read by query (api.intake.wait_registered), when the
+    issue has closed (reuse policy REJECT_DUPLICATE: the server refuses the start) and when the
+    worker is older than the `register` update (a rolling upgrade: the start happened, the update
+    was refused). An intake the workflow refuses (an unknown category or grid) fails its run:
+    WorkflowFailureError, whose cause says why.
     """
+    submission = uuid.uuid4().hex
     metadata = {}
     if jurisdiction is not None:
         summary, details = issue_summary(intake, jurisdiction)
         metadata = {"static_summary": _plain(summary), "static_details": _plain(details)}
+    start = WithStartWorkflowOperation(
+        IssueWorkflow.run,
+        IssueWorkflowInput(intake=intake, **options),
+        id=intake.workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ISSUE_STAGE, "grid"),
+                SearchAttributePair(CATEGORY, intake.category),
+                SearchAttributePair(CHANNEL, intake.channel.value),
+            ]
+        ),
+        memo={SUBMISSION_MEMO: submission},
+        **metadata,
+    )
     try:
-        handle = await client.start_workflow(
-            IssueWorkflow.run,
-            IssueWorkflowInput(intake=intake, **options),
-            id=intake.workflow_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ISSUE_STAGE, "grid"),
-                    SearchAttributePair(CATEGORY, intake.category),
-                    SearchAttributePair(CHANNEL, intake.channel.value),
-                ]
-            ),
-            **metadata,
+        registered = await client.execute_update_with_start_workflow(
+            IssueWorkflow.register, Registration(submission=submission), start_workflow_operation=start,
+            id=f"register-{submission}",
         )
-        return handle, True
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle_for(IssueWorkflow.run, intake.workflow_id), False
+        return Submitted(await start.workflow_handle(), registered.created, registered.state)
+    except WorkflowAlreadyStartedError:  # closed
+        return Submitted(client.get_workflow_handle_for(IssueWorkflow.run, intake.workflow_id), False, None)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause if isinstance(err.cause, ApplicationError) else None
+        handle = await start.workflow_handle()
+        if cause is not None and cause.type == "AcceptedUpdateCompletedWorkflow":
+            await handle.result()  # the run ended before it registered: WorkflowFailureError says why
+        if cause is None or "expected but not found" not in cause.message:
+            raise
+        # A worker older than the register update refused it, as the SDK words an unknown update.
+        described = await handle.describe()
+        return Submitted(handle, await described.memo_value(SUBMISSION_MEMO, None, type_hint=str) == submission, None)
 
 
 def separate_contacts(

@@ -4,8 +4,9 @@ grid → community → area → street → department(s), under the deadlines of
 policies. The workflow orchestrates: an event loop over the issue's running clocks (a timer
 wakes it for the next reminder or due time) and one update per action, which changes the state
 under a lock. The rules live in domain/ (who may act: authority; what opens, closes and is
-missed: deadlines; the ladder; who owns a stage: ownership); the moves several handlers share
-in moves.py; the clocks in clocks.py; what a transition does outside in effects.py.
+missed: deadlines; the ladder; who owns a stage: ownership); what each action does in
+actions.py; the moves several share in moves.py; the clocks in clocks.py; what a transition does
+outside in effects.py.
 
 Rejections: `ApplicationError` of type "Forbidden" (this actor may not) or "NotAllowed"
 (not in the current state), made by workflows/common.py; the API maps them to 403 and 409.
@@ -14,21 +15,20 @@ Rejections: `ApplicationError` of type "Forbidden" (this actor may not) or "NotA
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.issue import IssueActivities
     from domain import authority
-    from domain.deadlines import RESIDENT, DeadlineKey, set_assignment_due
-    from domain.ownership import SUPERVISOR, awaiting_arbitration, ladder_unit
     from schemas.actions import (Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback,
-                                 RequestExtension, Resolve, Review, ReviewDecision, Urge)
+                                 RequestExtension, Resolve, Review, Urge)
     from schemas.intake import Reporter
-    from schemas.issue import AssignmentStatus, ContextRequest, Extension, IssueState, IssueWorkflowInput, Outcome, Stage
-    from schemas.principal import Role
-    from workflows.common import LOCAL, deadline_at, forbidden, not_allowed, require_workflow_id
+    from schemas.issue import (SUBMISSION_MEMO, ContextRequest, IssueState, IssueWorkflowInput, Registered,
+                               Registration, Stage)
+    from workflows.common import LOCAL, forbidden, not_allowed, require_workflow_id
+    from workflows.issue.actions import Actions
     from workflows.issue.clocks import Clocks
     from workflows.issue.effects import Effects
     from workflows.issue.moves import Moves
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.patches import IssuePatches
 
 Rule = Callable[[IssueState, Any], None]
+Body = Callable[[IssueState, Any], Awaitable[None]]
 
 
 @workflow.defn(name="IssueWorkflow")
@@ -52,6 +53,7 @@ class IssueWorkflow:
         self.effects = Effects(self.issue, on_change=lambda: self.timer.poke(self._should_continue_as_new()))
         self.clocks = Clocks(self.issue)
         self.moves = Moves(self.issue, self.effects, self.clocks)
+        self.actions = Actions(self.issue, self.effects, self.clocks, self.moves)
 
     @property
     def s(self) -> IssueState | None:
@@ -123,16 +125,12 @@ class IssueWorkflow:
         return self.input.intake.reporter
 
     # ------------------------------------------------------------------------------ updates
-    # Each update runs its rule (domain/authority.py) as its validator, and again under the lock
-    # (`_acting`), since the state may have moved while the update waited for it.
+    # Each action's update runs its rule (domain/authority.py) as its validator, and again under
+    # the lock (`_act`), since the state may have moved while the update waited for it; then
+    # what the action does (actions.py).
     @workflow.update
     async def accept(self, input: Accept) -> IssueState:
-        async with self._acting(authority.may_accept, input) as s:
-            a = authority.own_assignment(s, input.actor)
-            a.status, a.accepted_at = AssignmentStatus.accepted, self.issue.now
-            self.clocks.close_key(DeadlineKey.of_assignment("accept", a))
-            await self.effects.transition("accepted", input.actor, a.department_id, detail={"note": input.note, "round": a.round})
-        return s
+        return await self._act(authority.may_accept, self.actions.accept, input)
 
     @accept.validator
     def validate_accept(self, input: Accept) -> None:
@@ -140,24 +138,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def resolve(self, input: Resolve) -> IssueState:
-        async with self._acting(authority.may_resolve, input) as s:
-            if input.actor.role == Role.department:
-                a = authority.own_assignment(s, input.actor)
-                a.status, a.resolved_at, a.summary = AssignmentStatus.resolved, self.issue.now, input.summary
-                self.clocks.close_assignment(a)
-                current = self.moves.current_assignments()
-                if any(x.status != AssignmentStatus.resolved for x in current):
-                    await self.effects.transition("resolved", input.actor, a.department_id,
-                                                  detail={"summary": input.summary, "partial": True})
-                    return s
-                s.resolved_by = list(dict.fromkeys(x.department_id for x in current))
-            else:
-                self.clocks.close_handle()
-                s.resolved_by = [ladder_unit(s, s.stage)]
-            s.resolution = input.summary
-            s.resolved_stage = s.stage
-            await self.moves.enter_feedback("resolved", input.actor, {"summary": input.summary, "resolved_by": s.resolved_by})
-        return s
+        return await self._act(authority.may_resolve, self.actions.resolve, input)
 
     @resolve.validator
     def validate_resolve(self, input: Resolve) -> None:
@@ -165,11 +146,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def escalate(self, input: Escalate) -> IssueState:
-        async with self._acting(authority.may_escalate, input) as s:
-            if input.urgent:
-                s.urgent = True
-            await self.moves.route_up("escalated", input.actor, input.reason)
-        return s
+        return await self._act(authority.may_escalate, self.actions.escalate, input)
 
     @escalate.validator
     def validate_escalate(self, input: Escalate) -> None:
@@ -177,12 +154,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def dispatch(self, input: Dispatch) -> IssueState:
-        async with self._acting(authority.may_dispatch, input) as s:
-            lead, cooperating, override = authority.dispatch_targets(s, input)
-            if input.urgent:
-                s.urgent = True
-            await self.moves.dispatch(lead, cooperating, input.actor, {"override": override, "reason": input.reason})
-        return s
+        return await self._act(authority.may_dispatch, self.actions.dispatch, input)
 
     @dispatch.validator
     def validate_dispatch(self, input: Dispatch) -> None:
@@ -190,14 +162,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def decline(self, input: Decline) -> IssueState:
-        async with self._acting(authority.may_decline, input) as s:
-            a = authority.own_assignment(s, input.actor)
-            a.status, a.decline_reason = AssignmentStatus.declined, input.reason
-            self.clocks.close_assignment(a)
-            await self.effects.transition("declined", input.actor, a.department_id, Stage.arbitration, {"reason": input.reason})
-            await self.effects.notify("arbitration", SUPERVISOR, f"{a.department_id} declined: {input.reason}",
-                                      department=a.department_id, reason=input.reason)
-        return s
+        return await self._act(authority.may_decline, self.actions.decline, input)
 
     @decline.validator
     def validate_decline(self, input: Decline) -> None:
@@ -205,18 +170,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def request_extension(self, input: RequestExtension) -> IssueState:
-        async with self._acting(authority.may_request_extension, input) as s:
-            a = authority.own_assignment(s, input.actor)
-            a.extensions.append(Extension(deadline=input.deadline.value, extend_by=input.extend_by, reason=input.reason,
-                                          requested_by=input.actor.id, requested_at=self.issue.now))
-            await self.effects.transition(
-                "extension_requested", input.actor, a.department_id,
-                detail={"deadline": input.deadline.value, "extend_by": str(input.extend_by), "reason": input.reason},
-            )
-            await self.effects.notify("extension", SUPERVISOR, f"{a.department_id} asks for more time: {input.reason}",
-                                      department=a.department_id, deadline_kind=input.deadline.value,
-                                      extend_by=str(input.extend_by), reason=input.reason)
-        return s
+        return await self._act(authority.may_request_extension, self.actions.request_extension, input)
 
     @request_extension.validator
     def validate_request_extension(self, input: RequestExtension) -> None:
@@ -224,22 +178,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def decide_extension(self, input: DecideExtension) -> IssueState:
-        async with self._acting(authority.may_decide_extension, input) as s:
-            a = s.assignment(input.department_id)
-            ext = a.pending_extension()
-            ext.approved, ext.decided_by, ext.decided_at, ext.comment = input.approve, input.actor.id, self.issue.now, input.comment
-            detail: dict[str, Any] = {"approved": input.approve, "comment": input.comment, "deadline": ext.deadline}
-            d = self.clocks.find(DeadlineKey.of_assignment(ext.deadline, a))
-            if input.approve and d is not None and d.open:
-                d.due_at = await deadline_at(d.due_at, ext.extend_by, extends=True)
-                set_assignment_due(a, ext.deadline, d.due_at)
-                detail["due_at"] = d.due_at.isoformat()
-            await self.effects.transition("extension_decided", input.actor, a.department_id, detail=detail)
-            if self.issue.patches.v5:
-                await self.effects.notify("extension_decided", a.department_id, f"extension {'approved' if input.approve else 'refused'}",
-                                          deadline_kind=ext.deadline, approved=input.approve, comment=input.comment,
-                                          due_at=d.due_at if d is not None else None)
-        return s
+        return await self._act(authority.may_decide_extension, self.actions.decide_extension, input)
 
     @decide_extension.validator
     def validate_decide_extension(self, input: DecideExtension) -> None:
@@ -247,16 +186,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def assign(self, input: Assign) -> IssueState:
-        async with self._acting(authority.may_assign, input) as s:
-            old = s.assignment(input.department_id)
-            old.status = AssignmentStatus.withdrawn
-            new = await self.moves.new_assignment(input.to_department, old.role)
-            stage = Stage.arbitration if awaiting_arbitration(s.assignments) else Stage.department
-            await self.effects.transition(
-                "assigned", input.actor, input.to_department, stage,
-                {"from": input.department_id, "to": input.to_department, "reason": input.reason, "round": new.round},
-            )
-        return s
+        return await self._act(authority.may_assign, self.actions.assign, input)
 
     @assign.validator
     def validate_assign(self, input: Assign) -> None:
@@ -264,13 +194,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def urge(self, input: Urge) -> IssueState:
-        async with self._acting(authority.may_urge, input) as s:
-            targets = [input.unit_id] if input.unit_id else (s.owners or [s.owner_unit])
-            s.urges += 1
-            await self.effects.transition("urged", input.actor, targets[0], detail={"note": input.note, "units": targets})
-            for unit in targets:
-                await self.effects.notify("urge", unit, input.note, note=input.note)
-        return s
+        return await self._act(authority.may_urge, self.actions.urge, input)
 
     @urge.validator
     def validate_urge(self, input: Urge) -> None:
@@ -278,22 +202,7 @@ class IssueWorkflow:
 
     @workflow.update
     async def feedback(self, input: Feedback) -> IssueState:
-        async with self._acting(authority.may_give_feedback, input) as s:
-            self.clocks.close(lambda d: d.kind == "feedback")
-            detail = {"satisfied": input.satisfied, "comment": input.comment}
-            if input.satisfied:
-                await self.moves.close(Outcome.satisfied, "feedback", input.actor, detail)
-            elif s.reopens < s.context.policies.max_reopens:
-                s.reopens += 1
-                for unit in s.resolved_by:
-                    s.reopens_by_unit[unit] = s.reopens_by_unit.get(unit, 0) + 1
-                await self.effects.transition("feedback", input.actor, RESIDENT, detail=detail)
-                await self.moves.back_to_resolvers(input.actor)
-            else:
-                await self.effects.transition("feedback", input.actor, RESIDENT, Stage.review, detail)
-                await self.effects.notify("review", SUPERVISOR, f"dissatisfied after {s.reopens} reopens: review (close or reassign)",
-                                          reopens=s.reopens)
-        return s
+        return await self._act(authority.may_give_feedback, self.actions.feedback, input)
 
     @feedback.validator
     def validate_feedback(self, input: Feedback) -> None:
@@ -301,24 +210,33 @@ class IssueWorkflow:
 
     @workflow.update
     async def review(self, input: Review) -> IssueState:
-        async with self._acting(authority.may_review, input) as s:
-            detail = {"decision": input.decision.value, "reason": input.reason}
-            if input.decision == ReviewDecision.close:
-                await self.moves.close(Outcome.closed_by_review, "review", input.actor, detail)
-            else:
-                s.resolved_by, s.resolution = [], None
-                await self.moves.dispatch(input.to_department, [], input.actor, {**detail, "reassigned": True}, kind="review")
-        return s
+        return await self._act(authority.may_review, self.actions.review, input)
 
     @review.validator
     def validate_review(self, input: Review) -> None:
         self._check(authority.may_review, input)
 
+    # Abandoned when registration fails the run: the caller is told by the run's failure.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def register(self, input: Registration) -> Registered:
+        """The intake's update, sent with the start (whistle.intake): answers once the issue has
+        registered and its first transition is written, and whether this submission's start made
+        the issue (the start's memo names the submission that did)."""
+        await workflow.wait_condition(lambda: self.s is not None)
+        async with self._lock:
+            made_by = workflow.memo_value(SUBMISSION_MEMO, None, type_hint=str)
+            return Registered(state=self.issue.state, created=input.submission == made_by)
+
+    @register.validator
+    def validate_register(self, input: Registration) -> None:
+        """No rule: anyone who may start an issue may read its state. Declared because a worker
+        interceptor's validator, the actor attestation check, runs only for updates that have one."""
+
     # ------------------------------------------------------------------------------ checks
     def _check(self, rule: Rule, input: Any) -> None:
         """Run an action's rule; a refusal becomes the update's error. While the issue is
         registering the validator lets the update in: its handler waits for the registration and
-        then checks (`_acting`). Updates that a reset re-applies (docs/operations.md) reach the
+        then checks (`_act`). Updates that a reset re-applies (docs/operations.md) reach the
         new run in its first task, before it has registered; refused there, they would be lost."""
         if self.s is None:
             return
@@ -329,31 +247,16 @@ class IssueWorkflow:
         except authority.NotAllowed as e:
             raise not_allowed(str(e)) from None
 
-    def _acting(self, rule: Rule, input: Any) -> "_Acting":
-        return _Acting(self, rule, input)
-
-
-class _Acting:
-    """`async with self._acting(rule, input) as s`: wait for registration, take the lock, and
-    check the rule again, since the state may have moved while the update waited for the lock."""
-
-    def __init__(self, wf: IssueWorkflow, rule: Rule, input: Any) -> None:
-        self.wf, self.rule, self.input = wf, rule, input
-
-    async def __aenter__(self) -> IssueState:
+    async def _act(self, rule: Rule, body: Body, input: Any) -> IssueState:
+        """Wait for the registration, take the lock, check the rule again (the state may have
+        moved while the update waited for the lock), do the action and write its effects."""
         arrived = workflow.now()  # the update's own task: the same live and on replay
-        await workflow.wait_condition(lambda: self.wf.s is not None)
-        await self.wf._lock.acquire()
-        self.wf.issue.move_at_least(arrived)
-        try:
-            self.wf._check(self.rule, self.input)
-        except BaseException:
-            self.wf._lock.release()
-            raise
-        return self.wf.issue.state
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self.wf.effects.flush()
-        finally:
-            self.wf._lock.release()
+        await workflow.wait_condition(lambda: self.s is not None)
+        async with self._lock:
+            self.issue.move_at_least(arrived)
+            self._check(rule, input)
+            try:
+                await body(self.issue.state, input)
+            finally:
+                await self.effects.flush()
+        return self.issue.state

@@ -85,10 +85,9 @@ class People:
             channel=plan.channel, reference=plan.reference, category=plan.category, grid_id=plan.grid_id,
             description=f"模拟诉求 {plan.reference}", reporter=reporter, reported_at=plan.reported_at,
         )
-        handle, _ = await submit_issue(self.client, intake, self.task_queue, self.jurisdiction)
+        handle, _, s = await submit_issue(self.client, intake, self.task_queue, self.jurisdiction)
         self.actions["intake"] += 1
         decided: dict[tuple, Move] = {}
-        s: IssueState | None = await _query(handle, IssueWorkflow.state, IssueState)
         while True:
             if s is None:
                 s = await handle.query(IssueWorkflow.state)
