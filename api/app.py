@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from api import briefing, codec_server, errors, issues, league, open311
 from api.deps import Deps
-from api.guard import BodyLimit, NoNul, RateLimits
+from api.guard import BodyLimit, NoNul
+from api.limits import RateLimits
 from whistle import health, metrics, tracing
 from whistle.config import Settings
 

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
+from api.deps import AppDeps, Deps
 from api.errors import ApiError
 from api.guard import API_KEY_HEADER, authenticate, client_address, require_role
 from api.scope import redact_reporters, sees_reporter
@@ -30,13 +31,13 @@ from whistle.codec import EncryptionCodec
 router = APIRouter(prefix="/codec", tags=["codec"], include_in_schema=False)
 
 
-def _caller(request: Request) -> Principal | None:
-    request.app.state.deps.limits.check(client_address(request), None)
+def _caller(request: Request, d: Deps) -> Principal | None:
+    d.limits.check(client_address(d, request), None)
     if not request.app.state.codec_auth:
         return None
     header = request.headers.get("Authorization", "")
     key = header.removeprefix("Bearer ").strip() or request.headers.get(API_KEY_HEADER)
-    p = authenticate(request, key)
+    p = authenticate(d, request, key)
     require_role(p, Role.supervisor, Role.ops)
     return p
 
@@ -51,8 +52,8 @@ def _redacted(p: Payload) -> Payload:
     return Payload(metadata=p.metadata, data=json.dumps(redact_reporters(value), ensure_ascii=False).encode())
 
 
-async def _apply(request: Request, decode: bool) -> Response:
-    caller = _caller(request)
+async def _apply(request: Request, d: Deps, decode: bool) -> Response:
+    caller = _caller(request, d)
     codec: EncryptionCodec = request.app.state.codec
     try:
         payloads = json_format.Parse(await request.body(), Payloads())
@@ -69,10 +70,10 @@ async def _apply(request: Request, decode: bool) -> Response:
 
 
 @router.post("/decode")
-async def decode(request: Request) -> Response:
-    return await _apply(request, decode=True)
+async def decode(request: Request, d: AppDeps) -> Response:
+    return await _apply(request, d, decode=True)
 
 
 @router.post("/encode")
-async def encode(request: Request) -> Response:
-    return await _apply(request, decode=False)
+async def encode(request: Request, d: AppDeps) -> Response:
+    return await _apply(request, d, decode=False)

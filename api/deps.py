@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from temporalio.client import Client
 
 from activities.notifier import LogNotifier, Notifier
-from api.guard import RateLimits
+from api.limits import RateLimits
 from schemas.jurisdiction import Jurisdiction
 from whistle.locate import Locator
 from whistle.principals import PrincipalStore

@@ -1,86 +1,39 @@
-"""Who is calling, and how much: API keys, rate limits, body size."""
+"""Who is calling: API keys and roles, the client's address, body size and NUL guards. How
+much each may call: api/limits.py."""
 
 from __future__ import annotations
 
 import ipaddress
-import math
-import time
 from typing import Annotated
 
-import structlog
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
-from limits import parse
-from limits.errors import StorageError
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
+from api.deps import AppDeps, Deps
 from api.errors import ApiError
 from schemas.principal import Principal, Role
-from whistle.principals import PrincipalStore
 
 API_KEY_HEADER = "X-API-Key"
-log = structlog.get_logger("whistle.api")
-
-
-class RateLimits:
-    """Per API key, per client address, and per address for failed keys: moving window, in the
-    `limits` storage named by WHISTLE_RATE_LIMIT_STORAGE (memory:// by default: per process; a
-    shared store such as redis://host:6379 makes every replica count together).
-
-    A shared store that does not answer does not take the API down with it: the request is
-    served uncounted, and the outage is logged (once a minute while it lasts)."""
-
-    def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage, wrap_exceptions=True))
-        self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
-        self._said_down_at = -math.inf
-
-    def _hit(self, item, kind: str, who: str, what: str) -> None:
-        try:
-            allowed = self.limiter.hit(item, kind, who)
-        except StorageError as exc:
-            if time.monotonic() - self._said_down_at >= 60:
-                self._said_down_at = time.monotonic()
-                log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()), served="uncounted")
-            return
-        if not allowed:
-            reset = self.limiter.get_window_stats(item, kind, who).reset_time
-            wait = max(1, math.ceil(reset - time.time()))
-            raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})
-
-    def check(self, address: str, key_id: str | None) -> None:
-        self._hit(self.per_address, "address", address, "client address")
-        if key_id:
-            self._hit(self.per_key, "key", key_id, "API key")
-
-    def check_key(self, key_id: str) -> None:
-        self._hit(self.per_key, "key", key_id, "API key")
-
-    def failed(self, address: str) -> None:
-        """A missing or unknown key: counted, so guessing keys runs into 429 soon."""
-        self._hit(self.failed_keys, "failed", address, "client address (too many bad API keys)")
 
 
 # Declared in OpenAPI as the API's security scheme; read by `principal`.
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="your API key")
 
 
-def authenticate(request: Request, key: str | None) -> Principal:
-    store: PrincipalStore = request.app.state.deps.principals
-    principal = store.authenticate(key) if key else None
+def authenticate(d: Deps, request: Request, key: str | None) -> Principal:
+    principal = d.principals.authenticate(key) if key else None
     if principal is None:
-        request.app.state.deps.limits.failed(client_address(request))
+        d.limits.failed(client_address(d, request))
         raise ApiError(401, f"no API key: send it in the {API_KEY_HEADER} header" if not key else "unknown API key")
     return principal
 
 
-def client_address(request: Request) -> str:
+def client_address(d: Deps, request: Request) -> str:
     """The socket's address; behind a trusted proxy (WHISTLE_TRUSTED_PROXIES), the nearest
     address in X-Forwarded-For that is not itself a trusted proxy. Anyone else's
     X-Forwarded-For is ignored: a client could otherwise pick its own rate-limit bucket."""
     peer = request.client.host if request.client else "unknown"
-    trusted = request.app.state.deps.trusted_proxies
+    trusted = d.trusted_proxies
     if not trusted or not _within(peer, trusted):
         return peer
     hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
@@ -103,14 +56,12 @@ def _within(address: str, networks) -> bool:
     return any(ip in n for n in networks)
 
 
-async def principal(request: Request, key: Annotated[str | None, Depends(api_key_header)] = None) -> Principal:
+async def principal(request: Request, d: AppDeps, key: Annotated[str | None, Depends(api_key_header)] = None) -> Principal:
     """Dependency: the principal of the X-API-Key header, within its rate limits (the address's
     first, so that a flood of bad keys meets 429 too)."""
-    limits = request.app.state.deps.limits
-    address = client_address(request)
-    limits.check(address, None)
-    p = authenticate(request, key)
-    limits.check_key(p.id)
+    d.limits.check(client_address(d, request), None)
+    p = authenticate(d, request, key)
+    d.limits.check_key(p.id)
     return p
 
 
@@ -119,9 +70,9 @@ async def principal(request: Request, key: Annotated[str | None, Depends(api_key
 PUBLIC = {"security": []}
 
 
-async def limited(request: Request) -> None:
+async def limited(request: Request, d: AppDeps) -> None:
     """Dependency for routes open without a key: the per-address limit only."""
-    request.app.state.deps.limits.check(client_address(request), None)
+    d.limits.check(client_address(d, request), None)
 
 
 def require_role(p: Principal, *roles: Role) -> None:

@@ -98,24 +98,24 @@ def _fmt(fmt: str) -> str:
     return fmt
 
 
-def _limit(request: Request, fmt: str) -> None:
+def _limit(deps: Deps, request: Request, fmt: str) -> None:
     try:
-        request.app.state.deps.limits.check(client_address(request), None)
+        deps.limits.check(client_address(deps, request), None)
     except ApiError as exc:
         raise Open311Error(429, exc.error, fmt, exc.headers) from None
 
 
-def _check_jurisdiction(request: Request, fmt: str) -> None:
+def _check_jurisdiction(deps: Deps, request: Request, fmt: str) -> None:
     given = request.query_params.get("jurisdiction_id")
-    if given and given != request.app.state.deps.jurisdiction.id:
+    if given and given != deps.jurisdiction.id:
         raise Open311Error(404, f"unknown jurisdiction_id {given!r}", fmt)
 
 
 # ---------------------------------------------------------------------------------- services
 @router.get("/discovery.{fmt}")
-async def discovery(request: Request, fmt: str) -> Response:
+async def discovery(request: Request, deps: AppDeps, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    _limit(request, fmt)
+    _limit(deps, request, fmt)
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
     return render(fmt, {
         "changeset": "2026-11-22T00:00:00Z",
@@ -151,16 +151,16 @@ def _service(c) -> dict[str, Any]:
 @router.get("/services.{fmt}")
 async def services(request: Request, deps: AppDeps, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    _limit(request, fmt)
-    _check_jurisdiction(request, fmt)
+    _limit(deps, request, fmt)
+    _check_jurisdiction(deps, request, fmt)
     return render(fmt, [_service(c) for c in deps.jurisdiction.categories], "services", "service")
 
 
 @router.get("/services/{name}")
 async def service_definition(request: Request, deps: AppDeps, name: str) -> Response:
     code, fmt = split_format(name)
-    _limit(request, fmt)
-    _check_jurisdiction(request, fmt)
+    _limit(deps, request, fmt)
+    _check_jurisdiction(deps, request, fmt)
     try:
         c = deps.jurisdiction.category(code)
     except KeyError:
@@ -270,8 +270,8 @@ async def create_request(request: Request, deps: AppDeps, fmt: str) -> Response:
     # The spec's swagger file sends the parameters in the query string: take both, the body winning.
     fields = {k: v for k, v in request.query_params.multi_items()} | {k: v for k, v in form.multi_items() if isinstance(v, str)}
     try:
-        deps.limits.check(client_address(request), None)
-        p = authenticate(request, fields.get("api_key") or request.headers.get("X-API-Key"))
+        deps.limits.check(client_address(deps, request), None)
+        p = authenticate(deps, request, fields.get("api_key") or request.headers.get("X-API-Key"))
         deps.limits.check_key(p.id)
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt, exc.headers) from None
@@ -358,8 +358,8 @@ async def list_requests(request: Request, deps: AppDeps, fmt: str) -> Response:
     """Filters of the spec (service_request_id, service_code, start_date, end_date, status);
     by default the last 90 days, at most 1000 records; `page`/`page_size` page through."""
     fmt = _fmt(fmt)
-    _limit(request, fmt)
-    _check_jurisdiction(request, fmt)
+    _limit(deps, request, fmt)
+    _check_jurisdiction(deps, request, fmt)
     q = request.query_params
     ids = _csv(q.get("service_request_id"))
     codes = statuses = start = end = None
@@ -389,8 +389,8 @@ async def list_requests(request: Request, deps: AppDeps, fmt: str) -> Response:
 
 async def _one(request: Request, deps: Deps, name: str) -> Response:
     issue_id, fmt = split_format(name)
-    _limit(request, fmt)
-    _check_jurisdiction(request, fmt)
+    _limit(deps, request, fmt)
+    _check_jurisdiction(deps, request, fmt)
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(queries.SELECT_ISSUE, issue_id)
     if row is not None:
@@ -422,8 +422,8 @@ async def get_request_singular(request: Request, deps: AppDeps, name: str) -> Re
 @router.get("/tokens/{name}")
 async def token(request: Request, deps: AppDeps, name: str) -> Response:
     token_id, fmt = split_format(name)
-    _limit(request, fmt)
-    _check_jurisdiction(request, fmt)
+    _limit(deps, request, fmt)
+    _check_jurisdiction(deps, request, fmt)
     issue_id = f"{Channel.open311.value}-{token_id}"
     async with deps.pool.acquire() as conn:
         exists = await conn.fetchval("SELECT 1 FROM issues WHERE issue_id = $1", issue_id)

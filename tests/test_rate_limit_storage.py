@@ -13,7 +13,7 @@ import time
 import pytest
 
 from api.errors import ApiError
-from api.guard import RateLimits
+from api.limits import RateLimits
 
 
 def free_port() -> int:

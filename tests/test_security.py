@@ -13,12 +13,13 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 
 from tests.api_support import key, serve_api
 from tests.conftest import CONVERTER, TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEYRING, issue_worker
 from tests.helpers import SUPERVISOR, events, start, state, until
+from tests.helpers import intake as intake_of
 from whistle.attest import HEADER, START_HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.console.dev import find_binary
@@ -309,6 +310,34 @@ def test_attestation_binds_workflow_update_id_body_and_time():
     rotated = ActorKeys.parse(f"{new},{old}")
     assert rotated.verify("issue-a", "urge", "u-1", [received], ActorKeys.parse(old).sign("issue-a", "urge", "u-1", [body]))
     assert rotated.sign("issue-a", "urge", "u-1", [body]).startswith("new:")
+
+
+async def test_both_halves_of_the_intakes_update_with_start_are_checked(dev_env, demo, pool):
+    """The intake's one call (start + register update) signed with another key: a new issue's
+    start never runs a step (nothing registered, nothing written); on a running issue (the start
+    half unused) the register update is refused as not attested."""
+    from whistle.intake import submit_issue
+
+    target = dev_env.client.service_client.config.target_host
+    stranger = await Client.connect(target, data_converter=CONVERTER,
+                                    interceptors=[ActorAttestation(ActorKeys.parse(Keyring.new_entry("stranger")))])
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        report = intake_of("tree-trimming")
+        with pytest.raises((asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError)):
+            await asyncio.wait_for(submit_issue(stranger, report, tq), 3)
+        forged = dev_env.client.get_workflow_handle(report.workflow_id)
+        failures = [e.workflow_task_failed_event_attributes.failure.message
+                    async for e in forged.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+        assert failures and "not attested" in failures[0] and "unknown key id" in failures[0], failures
+        assert await state_row(pool, report.workflow_id) is None
+        await forged.terminate("test")
+
+        running = intake_of("tree-trimming")
+        h, created, s = await submit_issue(dev_env.client, running, tq)
+        with pytest.raises(WorkflowUpdateFailedError) as err:
+            await submit_issue(stranger, running, tq)
+        assert err.value.cause.type == "Forbidden" and "'register' is not attested" in err.value.cause.message
+        assert created and (await state(h)).seq == s.seq
 
 
 async def test_a_worker_refuses_to_run_without_attestation(dev_env, demo, pool):
@@ -876,7 +905,7 @@ def test_rate_limit_storage_is_configurable():
     from limits.errors import ConfigurationError
     from limits.storage import MemoryStorage
 
-    from api.guard import RateLimits
+    from api.limits import RateLimits
 
     assert isinstance(RateLimits("1/minute", "1/minute", storage="memory://").limiter.storage, MemoryStorage)
     with pytest.raises(ConfigurationError):  # the URI reaches `limits`, which names what is missing
