@@ -60,7 +60,7 @@ async def test_one_trace_from_the_request_through_the_workflow_and_its_activitie
     request = next(s for s in finished if s.name == "POST /v1/issues" and s.kind.name == "SERVER")
     in_trace = [s for s in finished if s.context.trace_id == request.context.trace_id]
     names = {s.name for s in in_trace}
-    assert {"StartWorkflow:IssueWorkflow", "RunWorkflow:IssueWorkflow",
+    assert {"StartUpdateWithStartWorkflow:IssueWorkflow", "HandleUpdate:register", "RunWorkflow:IssueWorkflow",
             "StartActivity:resolve_issue_context", "RunActivity:resolve_issue_context",
             "RunActivity:record_transition"} <= names, sorted(names)
     by_id = {s.context.span_id: s for s in in_trace}
@@ -70,10 +70,10 @@ async def test_one_trace_from_the_request_through_the_workflow_and_its_activitie
             span = by_id[span.parent.span_id]
             yield span.name
 
-    start = next(s for s in in_trace if s.name == "StartWorkflow:IssueWorkflow")
+    start = next(s for s in in_trace if s.name == "StartUpdateWithStartWorkflow:IssueWorkflow")
     assert "POST /v1/issues" in set(ancestors(start))
     run_activity = next(s for s in in_trace if s.name == "RunActivity:record_transition")
-    assert "StartWorkflow:IssueWorkflow" in set(ancestors(run_activity))
+    assert "StartUpdateWithStartWorkflow:IssueWorkflow" in set(ancestors(run_activity))
 
 
 def test_otlp_export_when_the_endpoint_is_set(tmp_path):
