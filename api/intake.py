@@ -13,7 +13,8 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError,
+                              WorkflowUpdateRPCTimeoutOrCancelledError)
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Deps
@@ -56,12 +57,14 @@ async def submit(
         handle, created, s = await asyncio.wait_for(
             submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction), REGISTER_TIMEOUT.total_seconds())
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        # No worker took the issue's first task in time (none running, or the run under the id
-        # is one whistle did not start and never runs): the start stands.
-        await refuse_foreign_run(d.client, intake.workflow_id, 409, "an issue with this channel and reference exists")
-        raise ApiError(503, "the issue was accepted but is not registered yet; read it again shortly",
+        # No worker registered it in time (none running, or the read model is down and the
+        # registration waits for its write), or the call never reached Temporal.
+        raise ApiError(503, "the issue's registration did not finish in time: submit it again (the same channel "
+                            "and reference never make a second issue) or read it shortly",
                        headers={"Retry-After": "5"}) from None
-    if s is None:  # closed, or a worker older than the register update: read it
+    except WorkflowFailureError as err:  # the worker's jurisdiction refused what the API's accepted
+        raise ApiError(422, f"the issue was refused: {getattr(err.cause, 'message', err.cause)}") from None
+    if s is None:  # it existed already, or a worker older than the register update runs it: read it
         s = await wait_registered(handle, d.client)
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
@@ -109,9 +112,10 @@ def to_intake(d: Deps, body: IntakeRequest, **extra: Any) -> IssueIntake:
 
 
 async def wait_registered(handle, client, attempts: int = 100) -> IssueState:
-    """The state of an issue that submit_issue could not return: a closed one (one query), or
-    one a worker older than the register update runs (a rolling upgrade: polled until its first
-    task has run). A run under the id that whistle did not start never registers: 409, saying so."""
+    """The state of an issue that submit_issue did not return: one that existed already (one
+    query; polled while a racing first submission registers it), or one a worker older than the
+    register update runs (a rolling upgrade). A run under the id that whistle did not start never
+    registers: 409, saying so."""
     for _ in range(attempts):
         try:
             return await handle.query(IssueWorkflow.state, rpc_timeout=QUERY_TIMEOUT)

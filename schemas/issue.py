@@ -253,22 +253,6 @@ class IssueWorkflowInput(_Model):
     max_history_events: int | None = Field(default=None, ge=20)
 
 
-# The memo key under which an issue's start names the submission that made it (whistle.intake).
-SUBMISSION_MEMO = "whistle_submission"
-
-
-class Registration(_Model):
-    """The intake's update, sent with the start (update-with-start, whistle.intake): its answer
-    comes once the issue has registered, so no one polls for it."""
-
-    submission: str = Field(min_length=1, max_length=64)  # this request's own id
-
-
-class Registered(_Model):
-    state: IssueState
-    created: bool  # this submission's start made the issue; False: it existed already
-
-
 class TransitionRecord(_Model):
     """What the read-model activity writes for one transition."""
 

@@ -33,13 +33,16 @@ async def tq(dev_env, demo, pool):
 async def test_same_intake_twice_is_the_same_issue(dev_env, tq):
     report = intake("noise", channel="wechat", reference="wx-20261122-0001")
     first, created, s = await submit_issue(dev_env.client, report, tq)
+    length = (await first.describe()).raw_description.workflow_execution_info.history_length
     again, created_again, s_again = await submit_issue(dev_env.client, report, tq)
     assert (created, created_again) == (True, False)
     assert first.id == again.id == "issue-wechat-wx-20261122-0001"
     assert (await first.describe()).run_id == (await again.describe()).run_id
-    # Registered when the call returns (update-with-start: nobody polls), the same issue both times.
-    assert s.issue_id == s_again.issue_id == report.issue_id and s.stage == s_again.stage == Stage.grid
-    assert s.seq == s_again.seq == 1 and s.owner_unit == GRID
+    # Registered when the first call returns (update-with-start: nobody polls).
+    assert s.issue_id == report.issue_id and s.stage == Stage.grid and s.seq == 1 and s.owner_unit == GRID
+    # The second reached nothing of the issue (no update in its history): its caller reads it.
+    assert s_again is None
+    assert (await again.describe()).raw_description.workflow_execution_info.history_length == length
 
 
 async def test_fifty_concurrent_submissions_make_one_workflow(dev_env, tq):
@@ -47,7 +50,8 @@ async def test_fifty_concurrent_submissions_make_one_workflow(dev_env, tq):
     results = await asyncio.gather(*(submit_issue(dev_env.client, report, tq) for _ in range(50)))
     assert sum(created for _, created, _ in results) == 1
     assert {h.id for h, _, _ in results} == {report.workflow_id}
-    assert {s.issue_id for _, _, s in results} == {report.issue_id}
+    assert [s.issue_id for _, created, s in results if created] == [report.issue_id]
+    assert all(s is None for _, created, s in results if not created)
     runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="{report.workflow_id}"')]
     assert len(runs) == 1
 
@@ -107,8 +111,8 @@ setattr(IssueWorkflowBeforeRegister, "__temporal_workflow_definition", dataclass
 
 
 async def test_a_worker_without_the_register_update_still_takes_intakes(dev_env, demo, pool):
-    """The SDK refuses the unknown update, the start stands: submit_issue says whether it made
-    the issue (by the start's memo) and leaves the state to be read, as the API then does."""
+    """The SDK refuses the unknown update, the start stands: submit_issue says it made the issue
+    and leaves the state to be read, as the API then does."""
     tq = f"tq-old-{uuid.uuid4().hex[:8]}"
     activities = IssueActivities(demo, pool, MemoryNotifier()).all()
     async with Worker(dev_env.client, task_queue=tq, workflows=[IssueWorkflowBeforeRegister], activities=activities,

@@ -314,8 +314,8 @@ def test_attestation_binds_workflow_update_id_body_and_time():
 
 async def test_both_halves_of_the_intakes_update_with_start_are_checked(dev_env, demo, pool):
     """The intake's one call (start + register update) signed with another key: a new issue's
-    start never runs a step (nothing registered, nothing written); on a running issue (the start
-    half unused) the register update is refused as not attested."""
+    start never runs a step (nothing registered, nothing written); on a running issue the server
+    refuses the start and the update never reaches the issue."""
     from whistle.intake import submit_issue
 
     target = dev_env.client.service_client.config.target_host
@@ -334,10 +334,15 @@ async def test_both_halves_of_the_intakes_update_with_start_are_checked(dev_env,
 
         running = intake_of("tree-trimming")
         h, created, s = await submit_issue(dev_env.client, running, tq)
+        length = (await h.describe()).raw_description.workflow_execution_info.history_length
+        _, created_by_stranger, nothing = await submit_issue(stranger, running, tq)
+        assert created and not created_by_stranger and nothing is None
+        assert (await h.describe()).raw_description.workflow_execution_info.history_length == length
+        # The register update, sent alone with another key, is refused before it reaches history.
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await submit_issue(stranger, running, tq)
+            await stranger.get_workflow_handle(h.id).execute_update(IssueWorkflow.register)
         assert err.value.cause.type == "Forbidden" and "'register' is not attested" in err.value.cause.message
-        assert created and (await state(h)).seq == s.seq
+        assert (await state(h)).seq == s.seq
 
 
 async def test_a_worker_refuses_to_run_without_attestation(dev_env, demo, pool):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import NamedTuple
 
@@ -17,7 +19,7 @@ from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from schemas.intake import IssueIntake, Reporter
-from schemas.issue import SUBMISSION_MEMO, IssueState, IssueWorkflowInput, Registration
+from schemas.issue import IssueState, IssueWorkflowInput
 from schemas.jurisdiction import Jurisdiction, Level
 from schemas.text import contacts_in, redact_contacts
 from whistle.temporal import CATEGORY, CHANNEL, ISSUE_STAGE
@@ -71,7 +73,7 @@ def _plain(text: str) -> Payload:
 
 class Submitted(NamedTuple):
     handle: WorkflowHandle[IssueWorkflow, IssueState]
-    created: bool  # this submission started the issue; False: it existed already
+    created: bool  # this call started the issue; False: it existed already
     state: IssueState | None  # as registered; None when the caller must read it (see submit_issue)
 
 
@@ -80,19 +82,19 @@ async def submit_issue(
 ) -> Submitted:
     """Start the issue's workflow and wait for its registration, or find the one that exists.
 
-    One call (update-with-start): the start, and the `register` update that answers once the
-    issue has registered. The workflow id is derived from (channel, reference): a submission
-    that finds the issue running (conflict policy USE_EXISTING) gets its registered state and
-    `created` False, as does one racing another; never a second workflow. The start's memo names
-    the submission (a fresh id) so that the workflow can tell which one made it.
+    One call (update-with-start): the start, and the `register` update that answers with the
+    state once the issue has registered; no one polls. The workflow id is derived from
+    (channel, reference): a start racing another one, or repeating one whose workflow is running
+    or closed, is refused by the server (conflict policy FAIL, reuse policy REJECT_DUPLICATE),
+    never a second workflow, and sends nothing to the issue (a resubmission leaves its history
+    alone). The SDK retries its own call with the same request id, which the server takes as the
+    same start.
 
     The state is None, for the caller to read by query (api.intake.wait_registered), when the
-    issue has closed (reuse policy REJECT_DUPLICATE: the server refuses the start) and when the
-    worker is older than the `register` update (a rolling upgrade: the start happened, the update
-    was refused). An intake the workflow refuses (an unknown category or grid) fails its run:
-    WorkflowFailureError, whose cause says why.
+    issue existed already, and when the worker is older than the `register` update (a rolling
+    upgrade: the start happened, the SDK refused the unknown update). An intake the workflow
+    refuses (an unknown category or grid) fails its run: WorkflowFailureError says why.
     """
-    submission = uuid.uuid4().hex
     metadata = {}
     if jurisdiction is not None:
         summary, details = issue_summary(intake, jurisdiction)
@@ -102,7 +104,7 @@ async def submit_issue(
         IssueWorkflowInput(intake=intake, **options),
         id=intake.workflow_id,
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
@@ -111,27 +113,34 @@ async def submit_issue(
                 SearchAttributePair(CHANNEL, intake.channel.value),
             ]
         ),
-        memo={SUBMISSION_MEMO: submission},
         **metadata,
     )
     try:
-        registered = await client.execute_update_with_start_workflow(
-            IssueWorkflow.register, Registration(submission=submission), start_workflow_operation=start,
-            id=f"register-{submission}",
-        )
-        return Submitted(await start.workflow_handle(), registered.created, registered.state)
-    except WorkflowAlreadyStartedError:  # closed
+        state = await client.execute_update_with_start_workflow(
+            IssueWorkflow.register, start_workflow_operation=start, id=f"register-{uuid.uuid4().hex}")
+        return Submitted(await start.workflow_handle(), True, state)
+    except WorkflowAlreadyStartedError:
+        await _started(start)
         return Submitted(client.get_workflow_handle_for(IssueWorkflow.run, intake.workflow_id), False, None)
     except WorkflowUpdateFailedError as err:
-        cause = err.cause if isinstance(err.cause, ApplicationError) else None
         handle = await start.workflow_handle()
+        cause = err.cause if isinstance(err.cause, ApplicationError) else None
         if cause is not None and cause.type == "AcceptedUpdateCompletedWorkflow":
             await handle.result()  # the run ended before it registered: WorkflowFailureError says why
         if cause is None or "expected but not found" not in cause.message:
             raise
         # A worker older than the register update refused it, as the SDK words an unknown update.
-        described = await handle.describe()
-        return Submitted(handle, await described.memo_value(SUBMISSION_MEMO, None, type_hint=str) == submission, None)
+        return Submitted(handle, True, None)
+    except BaseException:
+        await _started(start)
+        raise
+
+
+async def _started(start: WithStartWorkflowOperation) -> None:
+    """Collect the start's own outcome, which the SDK keeps aside when the call fails: unread, it
+    is logged as "Future exception was never retrieved" each time."""
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(asyncio.shield(start.workflow_handle()), 0)
 
 
 def separate_contacts(

@@ -25,8 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.actions import (Accept, Assign, DecideExtension, Decline, Dispatch, Escalate, Feedback,
                                  RequestExtension, Resolve, Review, Urge)
     from schemas.intake import Reporter
-    from schemas.issue import (SUBMISSION_MEMO, ContextRequest, IssueState, IssueWorkflowInput, Registered,
-                               Registration, Stage)
+    from schemas.issue import ContextRequest, IssueState, IssueWorkflowInput, Stage
     from workflows.common import LOCAL, forbidden, not_allowed, require_workflow_id
     from workflows.issue.actions import Actions
     from workflows.issue.clocks import Clocks
@@ -218,18 +217,17 @@ class IssueWorkflow:
 
     # Abandoned when registration fails the run: the caller is told by the run's failure.
     @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
-    async def register(self, input: Registration) -> Registered:
-        """The intake's update, sent with the start (whistle.intake): answers once the issue has
-        registered and its first transition is written, and whether this submission's start made
-        the issue (the start's memo names the submission that did)."""
+    async def register(self) -> IssueState:
+        """The intake's update, sent with the start (update-with-start, whistle.intake): the
+        state once the issue has registered and its first transition is written, as every
+        action answers once the read model shows it; no one polls."""
         await workflow.wait_condition(lambda: self.s is not None)
         async with self._lock:
-            made_by = workflow.memo_value(SUBMISSION_MEMO, None, type_hint=str)
-            return Registered(state=self.issue.state, created=input.submission == made_by)
+            return self.issue.state
 
     @register.validator
-    def validate_register(self, input: Registration) -> None:
-        """No rule: anyone who may start an issue may read its state. Declared because a worker
+    def validate_register(self) -> None:
+        """No rule: the state is what the start's sender may read. Declared because a worker
         interceptor's validator, the actor attestation check, runs only for updates that have one."""
 
     # ------------------------------------------------------------------------------ checks
