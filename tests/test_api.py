@@ -63,6 +63,16 @@ async def test_intake_creates_then_returns_the_same_issue(api):
     assert first.json()["issue"]["stage"] == "grid"
 
 
+async def test_an_intake_the_workers_refuse_is_422_with_their_reason(api, demo):
+    """The API's jurisdiction knows a category the workers' does not (a half-rolled change):
+    the run fails at registration and the intake says why, not a 500 or a 503 to retry."""
+    ghost = demo.categories[0].model_copy(update={"id": "ghost-category"})
+    api.app.state.deps.jurisdiction = demo.model_copy(update={"categories": [*demo.categories, ghost]})
+    r = await api.http.post("/v1/issues", json=intake(category="ghost-category"), headers=HOTLINE)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "the issue was refused: unknown category 'ghost-category'"
+
+
 async def test_the_issue_view_shows_no_workflow_internals(api):
     """The API's issue is the public view: where it stands and who holds it, not the workflow's
     policies, clocks, counters or events (those are in the read model)."""

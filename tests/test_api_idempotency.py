@@ -4,6 +4,7 @@ is a JSON 503/504, never a plain-text 500."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
@@ -112,3 +113,28 @@ async def test_temporal_unreachable_is_a_json_503(demo, pool):
             "channel": "hotline", "reference": "x1", "category": "tree-trimming", "grid_id": "heping-a1-c1-g1",
             "description": "树枝"}, headers=HOTLINE)
         assert r.status_code == 503 and r.json()["error"], r.text
+
+
+async def test_an_intake_no_worker_registers_in_time_is_503_and_safe_to_submit_again(dev_env, demo, pool):
+    """No worker on the queue: after the 5 s the start and its registration get, 503 saying that
+    submitting again is safe; once a worker runs, the same intake answers with the one issue."""
+    from tests.api_support import store
+    from tests.conftest import issue_worker
+
+    tq = f"tq-idle-{uuid.uuid4().hex[:8]}"
+    s = Settings(task_queue=tq, token_secret="t", codec_server=False)
+    deps = build_deps(s, dev_env.client, pool, demo)
+    deps.principals = store(demo)
+    transport = httpx.ASGITransport(app=create_app(deps, s), client=("127.0.0.1", 50002))
+    body = {"channel": "hotline", "reference": f"idle-{uuid.uuid4().hex[:6]}", "category": "tree-trimming",
+            "grid_id": "heping-a1-c1-g1", "description": "树枝"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://whistle.test", timeout=60) as http:
+        r = await http.post("/v1/issues", json=body, headers=HOTLINE)
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        assert "submit it again" in r.json()["error"]
+        async with issue_worker(dev_env.client, demo, pool, task_queue=tq):
+            again = await http.post("/v1/issues", json=body, headers=HOTLINE)
+        assert again.status_code == 200, again.text  # the first call's start stood: not a second issue
+        assert again.json()["issue"]["stage"] == "grid"
+    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="issue-hotline-{body["reference"]}"')]
+    assert len(runs) == 1
