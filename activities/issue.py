@@ -73,7 +73,6 @@ class IssueActivities:
                 duties[level] = kind
         return IssueContext(
             chain={k: v for k, v in j.chain(grid.id).items() if k in LADDER},
-            owning_level=category.owning_level,
             timezone=j.timezone,
             lead_department=category.lead_department,
             cooperating_departments=list(category.cooperating_departments),

@@ -72,7 +72,6 @@ class IssueContext(_Model):
     and the policies in force, so later configuration changes never alter a running issue."""
 
     chain: dict[Level, str]
-    owning_level: Level
     lead_department: str
     cooperating_departments: list[str] = []
     departments: list[str]
@@ -82,6 +81,16 @@ class IssueContext(_Model):
     # The jurisdiction's time zone, for the times the workflow writes for people (the Web UI's
     # summaries). Contexts recorded before it was kept read the default.
     timezone: str = DEFAULT_TIMEZONE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_owning_level(cls, data: Any) -> Any:
+        """Contexts recorded before it was dropped (in history, carried states, read-model
+        snapshots) name the category's owning level, which nothing read: the ladder and the
+        duty list decide where an issue goes."""
+        if isinstance(data, dict) and "owning_level" in data:
+            data = {k: v for k, v in data.items() if k != "owning_level"}
+        return data
 
 
 class Extension(_Model):

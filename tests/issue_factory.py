@@ -14,7 +14,7 @@ CHAIN = {Level.grid: "g1", Level.community: "c1", Level.area: "a1", Level.street
 
 def context(**changes) -> IssueContext:
     return IssueContext(
-        chain=CHAIN, owning_level=Level.street, lead_department="housing", cooperating_departments=["water"],
+        chain=CHAIN, lead_department="housing", cooperating_departments=["water"],
         departments=["housing", "water", "parks"], policies=Policies(), **changes,
     )
 
