@@ -76,7 +76,7 @@ def as_facts(facts: dict[str, Any]) -> dict[str, Any]:
 
 def notify_started(
     kind: str, subject: str, unit_id: str, message: str, deadline_key: str | None = None,
-    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None, about_issue: bool = True,
+    local: bool = False, seq: int | None = None, facts: dict[str, Any] | None = None, about_issue: bool = False,
 ):
     """The notification activity, started (as a local activity when `local`); await it when
     it must have been sent. `facts` are what activities/templates.py renders the text from;

@@ -73,10 +73,11 @@ class Effects:
         facts.setdefault("category", s.category)
         if self._local_writes():
             self._writes.append(
-                notify_started(kind, s.issue_id, unit_id, message, deadline_key, local=True, seq=s.seq, facts=facts)
+                notify_started(kind, s.issue_id, unit_id, message, deadline_key, local=True, seq=s.seq, facts=facts,
+                               about_issue=True)
             )
         elif self._concurrent_writes():
-            self._writes.append(notify_started(kind, s.issue_id, unit_id, message, deadline_key))
+            self._writes.append(notify_started(kind, s.issue_id, unit_id, message, deadline_key, about_issue=True))
         else:
             await notify(kind, s.issue_id, unit_id, message, deadline_key, about_issue=True)
 
