@@ -35,10 +35,10 @@ class Health(BaseModel):
     down: dict[str, str] = {}  # component -> reason
 
 
-def create_app(deps: Deps, settings: Settings, lifespan=None, codec=None, tracer_provider=None) -> FastAPI:
+def create_app(deps: Deps, settings: Settings, codec=None, tracer_provider=None) -> FastAPI:
     # FastAPI with /docs (Swagger UI) and /redoc served from the fastapi-offline wheel's files,
     # not a CDN that a district's intranet cannot reach.
-    app = FastAPIOffline(title="whistle", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(title="whistle", version="0.1.0", description=DESCRIPTION)
     tracing.instrument_api(app, tracer_provider)
     app.state.deps = deps
     errors.install(app)
@@ -104,12 +104,22 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
     )
 
 
+def api_server(settings: Settings, client, pool, jurisdiction, keyring, access_log: bool = True) -> metrics.InLoopServer:
+    """The API, served in this event loop (`whistle api` and `whistle dev`). proxy_headers=False:
+    uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 before the app's own
+    WHISTLE_TRUSTED_PROXIES rule sees the request (api.guard.client_address)."""
+    from whistle.codec import EncryptionCodec
+
+    app = create_app(build_deps(settings, client, pool, jurisdiction), settings, codec=EncryptionCodec(keyring))
+    return metrics.InLoopServer(uvicorn.Config(app, host=settings.host, port=settings.api_port, log_config=None,
+                                               access_log=access_log, lifespan="off", proxy_headers=False))
+
+
 async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str], None] | None = None) -> None:
     """`whistle api` until `stop` is set. What can refuse a start is checked first, before
     anything listens (settings, files, keys, both ports), then Temporal and the read model are
     reached; the app serves on their client and pool, which it owns for its lifetime. `announce`
     is told where the API and its metrics are."""
-    from whistle.codec import EncryptionCodec
     from whistle.db.pool import open_pool
     from whistle.jurisdiction import load_jurisdiction
     from whistle.process import ensure_free
@@ -129,11 +139,7 @@ async def serve(settings: Settings, stop: asyncio.Event, announce: Callable[[str
     client = await connect_settings(settings)
     async with open_pool(settings.database_url) as pool, \
             metrics.serving(metrics.endpoint_app(metrics.API), settings.api_metrics_address, sdk) as metrics_url:
-        app = create_app(build_deps(settings, client, pool, jurisdiction), settings, codec=EncryptionCodec(keyring))
-        # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 before
-        # the app's own WHISTLE_TRUSTED_PROXIES rule sees the request (api.guard.client_address).
-        server = metrics.InLoopServer(uvicorn.Config(app, host=settings.host, port=settings.api_port, log_config=None,
-                                                     lifespan="off", proxy_headers=False))
+        server = api_server(settings, client, pool, jurisdiction, keyring)
         async with server.running() as serving:  # at the block's end: the requests in flight finish, then it closes
             url = f"http://{settings.host}:{settings.api_port}"
             log.info("api.started", url=url, metrics=f"{metrics_url}/metrics", temporal=client.service_client.config.target_host)

@@ -23,7 +23,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import AppDeps, Deps
 from api.errors import ApiError
-from api.guard import API_KEY_HEADER, authenticate, client_address, require_role
+from api.guard import API_KEY_HEADER, authenticate, check_address, require_role
 from api.scope import redact_reporters, sees_reporter
 from schemas.principal import Principal, Role
 from whistle.codec import EncryptionCodec
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/codec", tags=["codec"], include_in_schema=False)
 
 
 def _caller(request: Request, d: Deps) -> Principal | None:
-    d.limits.check(client_address(d, request), None)
+    check_address(d, request)
     if not request.app.state.codec_auth:
         return None
     header = request.headers.get("Authorization", "")

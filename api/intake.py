@@ -13,13 +13,13 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from temporalio.client import (WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError,
+from temporalio.client import (WorkflowFailureError, WorkflowQueryFailedError,
                               WorkflowUpdateRPCTimeoutOrCancelledError)
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Deps
 from api.errors import ApiError, validation_detail
-from api.scope import check_submission, in_scope
+from api.scope import check_submission, in_scope, sees_reporter
 from api.views import IntakeRequest
 from domain.authority import someone_to_ask
 from schemas.intake import IssueIntake, Reporter
@@ -44,14 +44,13 @@ UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED
 
 async def submit(
     d: Deps, p: Principal, intake: IssueIntake, deliver: bool
-) -> tuple[WorkflowHandle, bool, IssueState, str | None, Reporter | None]:
-    """Start the issue, or find the one already made for its (channel, reference): the handle,
-    whether it was created, its registered state, the feedback token an intake service hands to
-    its resident (None for anyone else, and when there is nobody to ask), and the reporter's
-    contact as the workflow recorded it (personal data: the caller shows it only to those who
-    may see it, api.scope.sees_reporter). When `deliver` (an
-    issue a unit or the supervisor enters; any issue from Open311, whose clients cannot pass a
-    token on), the token goes to that contact instead."""
+) -> tuple[bool, IssueState, str | None, Reporter | None]:
+    """Start the issue, or find the one already made for its (channel, reference): whether it
+    was created, its registered state, the feedback token an intake service hands to its
+    resident (None for anyone else, and when there is nobody to ask), and the reporter's contact
+    as the workflow recorded it when the caller may see it (api.scope.sees_reporter). When
+    `deliver` (an issue a unit or the supervisor enters; any issue from Open311, whose clients
+    cannot pass a token on), the token goes to that contact instead."""
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     try:
         handle, created, s = await asyncio.wait_for(
@@ -69,11 +68,14 @@ async def submit(
     if not created and not in_scope(p, s):
         # The same (channel, reference) as an issue this key may not read: say nothing more.
         raise ApiError(409, "an issue with this channel and reference exists already")
-    reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT) if s.has_reporter else None
     token = feedback_token(d.token_secret, intake.issue_id) if someone_to_ask(s) else None
-    if deliver and token is not None and reporter is not None:
+    delivering, shown = deliver and token is not None, sees_reporter(p, s)
+    reporter = None
+    if s.has_reporter and (delivering or shown):  # personal data: read only when needed
+        reporter = await handle.query(IssueWorkflow.reporter, rpc_timeout=QUERY_TIMEOUT)
+    if delivering and reporter is not None:
         await deliver_token(d, s.issue_id, reporter, token)
-    return handle, created, s, token if p.role == Role.intake else None, reporter
+    return created, s, token if p.role == Role.intake else None, reporter if shown else None
 
 
 def to_intake(d: Deps, body: IntakeRequest, **extra: Any) -> IssueIntake:

@@ -14,7 +14,7 @@ from api import intake as intake_service
 from api.bodies import with_actor, without_actor
 from api.deps import AppDeps, Deps
 from api.errors import ApiError, validation_detail
-from api.guard import API_KEY_HEADER, PUBLIC, CurrentPrincipal, api_key_header, authenticate, client_address, limited, require_role
+from api.guard import API_KEY_HEADER, PUBLIC, CurrentPrincipal, api_key_header, check_address, identify, limited, require_role
 from api.intake import QUERY_TIMEOUT, SUBMITTERS, UNREADABLE, refuse_foreign_run, to_intake
 from api.scope import in_scope, known_unit, sees_reporter
 from api.updates import IDEMPOTENCY_KEY_HEADER, run_update, update_id_for
@@ -83,10 +83,10 @@ async def submit(d: AppDeps, p: CurrentPrincipal, response: Response, body: Inta
     issue (never one a resubmission gives). An issue with nobody to ask has no token at all."""
     require_role(p, *SUBMITTERS)
     intake = to_intake(d, body)
-    _, created, s, token, reporter = await intake_service.submit(d, p, intake, deliver=p.role != Role.intake)
+    created, s, token, reporter = await intake_service.submit(d, p, intake, deliver=p.role != Role.intake)
     response.status_code = 201 if created else 200
     return IntakeResponse(issue_id=intake.issue_id, workflow_id=intake.workflow_id, created=created,
-                          feedback_token=token, issue=issue_view(s, reporter if sees_reporter(p, s) else None))
+                          feedback_token=token, issue=issue_view(s, reporter))
 
 
 
@@ -159,7 +159,7 @@ async def act(request: Request, d: Deps, issue_id: str, action: str, body) -> Is
     409 with the workflow's reason when not allowed now."""
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
-        d.limits.check(client_address(d, request), None)
+        check_address(d, request)
         if not check_feedback_token(d.token_secret, issue_id, token):
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
@@ -168,9 +168,7 @@ async def act(request: Request, d: Deps, issue_id: str, action: str, body) -> Is
             raise ApiError(409, "this issue has no reporter to ask: it takes no feedback "
                                 "(it closes as no_feedback when its feedback window ends)")
     else:
-        d.limits.check(client_address(d, request), None)
-        p = authenticate(d, request, request.headers.get(API_KEY_HEADER))
-        d.limits.check_key(p.id)
+        p = identify(d, request, request.headers.get(API_KEY_HEADER))
         actor = p.actor()
         _, current = await fetch_state(d, issue_id)
         if not in_scope(p, current):  # before the workflow's reason: that would tell the stage

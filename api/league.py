@@ -67,13 +67,13 @@ async def review(
     return await _update(d, f"league-{period}", "review_draft", decision, LeagueState, f"no league table for {period}")
 
 
-async def table_of(pool, period: str, drafts: bool = False) -> dict[str, Any] | None:
-    """The red/black list of `period` as the API and the page show it; None if there is none
-    (or only a draft, unless `drafts`)."""
+async def table_of(pool, period: str) -> dict[str, Any] | None:
+    """The published red/black list of `period` as the API and the page show it; None if there is
+    none (or only a draft)."""
     async with pool.acquire() as conn:
         publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
         rows = await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)
-    if publication is None or (publication["status"] != "published" and not drafts):
+    if publication is None or publication["status"] != "published":
         return None
     return {
         "period": period,
@@ -106,8 +106,8 @@ async def progress_of(pool, period: str) -> dict[str, Any]:
     }
 
 
-async def load_table(d: Deps, period: str, drafts: bool = False) -> dict[str, Any]:
-    table = await table_of(d.pool, period, drafts)
+async def load_table(d: Deps, period: str) -> dict[str, Any]:
+    table = await table_of(d.pool, period)
     if table is None:
         raise ApiError(404, f"no published red/black list for {period}", await progress_of(d.pool, period))
     return table

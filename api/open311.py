@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from api.deps import AppDeps, Deps
 from api.errors import ApiError, error_field
-from api.guard import authenticate, client_address
+from api.guard import check_address, identify
 from api import intake as intake_service
 from api.intake import QUERY_TIMEOUT, SUBMITTERS, to_intake
 from api.views import IntakeRequest
@@ -100,7 +100,7 @@ def _fmt(fmt: str) -> str:
 
 def _limit(deps: Deps, request: Request, fmt: str) -> None:
     try:
-        deps.limits.check(client_address(deps, request), None)
+        check_address(deps, request)
     except ApiError as exc:
         raise Open311Error(429, exc.error, fmt, exc.headers) from None
 
@@ -270,9 +270,7 @@ async def create_request(request: Request, deps: AppDeps, fmt: str) -> Response:
     # The spec's swagger file sends the parameters in the query string: take both, the body winning.
     fields = {k: v for k, v in request.query_params.multi_items()} | {k: v for k, v in form.multi_items() if isinstance(v, str)}
     try:
-        deps.limits.check(client_address(deps, request), None)
-        p = authenticate(deps, request, fields.get("api_key") or request.headers.get("X-API-Key"))
-        deps.limits.check_key(p.id)
+        p = identify(deps, request, fields.get("api_key") or request.headers.get("X-API-Key"))
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt, exc.headers) from None
     given = fields.get("jurisdiction_id")
