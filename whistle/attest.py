@@ -66,10 +66,14 @@ DEFAULT_MAX_AGE = 300  # seconds either side of issued_at: clock skew between si
 _MIN_KEY_BYTES = 32
 
 
+class NoActorKey(KeyringError):
+    """Neither WHISTLE_ACTOR_KEYS nor WHISTLE_ACTOR_KEY_FILE is set."""
+
+
 class ActorKeys:
     def __init__(self, keys: Sequence[tuple[str, bytes]], max_age: float = DEFAULT_MAX_AGE):
         if not keys:
-            raise KeyringError("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
+            raise NoActorKey("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
         for key_id, key in keys:
             if len(key) < _MIN_KEY_BYTES:
                 raise KeyringError(f"actor key {key_id!r} must be at least {_MIN_KEY_BYTES} bytes")
@@ -138,7 +142,7 @@ def load_actor_keys(keys: str | None, key_file: Path | None, max_age: float = DE
         return ActorKeys.parse(keys, max_age)
     if key_file is not None:
         return ActorKeys.parse(Path(key_file).read_text(), max_age)
-    raise KeyringError("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
+    raise NoActorKey("no actor key: set WHISTLE_ACTOR_KEYS or WHISTLE_ACTOR_KEY_FILE")
 
 
 def ensure_actor_key_file(path: Path) -> Path:
@@ -314,28 +318,32 @@ class _SigningOutbound(client.OutboundInterceptor):
         self.keys, self.clock = keys, clock
 
     async def start_workflow_update(self, input: client.StartWorkflowUpdateInput) -> client.WorkflowUpdateHandle[Any]:
-        # The update id is signed: chosen here when the caller left it to the SDK.
-        input.update_id = input.update_id or str(uuid.uuid4())
-        attestation = self.keys.sign(input.id, input.update, input.update_id, input.args, self.clock())
-        input.headers = {**input.headers, HEADER: header_payload(attestation)}
+        self._sign_update(input.id, input, self.clock())
         return await super().start_workflow_update(input)
 
     async def start_workflow(self, input: client.StartWorkflowInput) -> client.WorkflowHandle[Any, Any]:
-        attestation = self.keys.sign_start(input.id, input.workflow, input.args, self.clock())
-        input.headers = {**input.headers, START_HEADER: header_payload(attestation)}
+        self._sign_start(input, self.clock())
         return await super().start_workflow(input)
 
     async def start_update_with_start_workflow(
         self, input: client.StartWorkflowUpdateWithStartInput
     ) -> client.WorkflowUpdateHandle[Any]:
         # Both halves, each as if sent alone: the worker checks them one by one.
-        start, update = input.start_workflow_input, input.update_workflow_input
         now = self.clock()
-        start.headers = {**start.headers, START_HEADER: header_payload(self.keys.sign_start(start.id, start.workflow, start.args, now))}
-        update.update_id = update.update_id or str(uuid.uuid4())
-        attestation = self.keys.sign(start.id, update.update, update.update_id, update.args, now)
-        update.headers = {**update.headers, HEADER: header_payload(attestation)}
+        self._sign_start(input.start_workflow_input, now)
+        self._sign_update(input.start_workflow_input.id, input.update_workflow_input, now)
         return await super().start_update_with_start_workflow(input)
+
+    def _sign_start(self, start: client.StartWorkflowInput | client.UpdateWithStartStartWorkflowInput, now: float) -> None:
+        attestation = self.keys.sign_start(start.id, start.workflow, start.args, now)
+        start.headers = {**start.headers, START_HEADER: header_payload(attestation)}
+
+    def _sign_update(self, workflow_id: str,
+                     update: client.StartWorkflowUpdateInput | client.UpdateWithStartUpdateWorkflowInput, now: float) -> None:
+        # The update id is signed: chosen here when the caller left it to the SDK.
+        update.update_id = update.update_id or str(uuid.uuid4())
+        attestation = self.keys.sign(workflow_id, update.update, update.update_id, update.args, now)
+        update.headers = {**update.headers, HEADER: header_payload(attestation)}
 
 
 def attested(c: client.Client) -> bool:

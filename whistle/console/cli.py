@@ -37,8 +37,10 @@ def dev(
     except Exception as exc:  # pydantic's message names the bad setting
         _fail(str(exc))
     configure_logging(settings.log_format, settings.log_level)
+    from whistle.process import run_until_signalled
+
     try:
-        asyncio.run(run_dev(settings))
+        run_until_signalled(lambda stop: run_dev(settings, stop))
     except (DevError, JurisdictionError) as exc:
         _fail(str(exc))
 
@@ -125,15 +127,13 @@ def _with_client(settings, fn, keyring: bool = True):
 def schedules_apply(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Create the Schedules (quarterly, monthly briefing), or update them to this version's
     definitions; says of each what it did: created, updated, or unchanged when it already is."""
-    from whistle.jurisdiction import load_jurisdiction
-    from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules
+    from whistle.schedules import BRIEFING_FIRE_HOUR, BRIEFING_SCHEDULE_ID, FIRE_HOUR, SCHEDULE_ID, apply_schedules
 
     settings = client_settings(config, data_dir)
-    with refusals():
-        tz = load_jurisdiction(settings.jurisdiction_file).timezone
+    tz = jurisdiction_zone(settings).key
     done = _with_client(settings, lambda c: apply_schedules(c, settings.task_queue, tz))
-    when = {SCHEDULE_ID: f"09:00 {tz} on 1 January, April, July, October",
-            BRIEFING_SCHEDULE_ID: f"08:00 {tz} on the 1st of each month"}
+    when = {SCHEDULE_ID: f"{FIRE_HOUR:02d}:00 {tz} on 1 January, April, July, October",
+            BRIEFING_SCHEDULE_ID: f"{BRIEFING_FIRE_HOUR:02d}:00 {tz} on the 1st of each month"}
     for schedule_id, what in done.items():
         typer.echo(f"schedule {schedule_id}: {what} ({when[schedule_id]})")
 
@@ -147,12 +147,12 @@ def schedules_backfill(
 ) -> None:
     """Run the quarterly workflows for past quarters (those already run are left as they are);
     a quarter that has not ended is refused."""
-    from whistle.jurisdiction import load_jurisdiction
     from whistle.schedules import backfill, quarter_range, refuse_unended
 
     settings = client_settings(config, data_dir)
+    tz = jurisdiction_zone(settings).key
     with refusals():  # before reaching Temporal: nothing starts for a quarter still running
-        refuse_unended(quarter_range(from_, to), load_jurisdiction(settings.jurisdiction_file).timezone)
+        refuse_unended(quarter_range(from_, to), tz)
     quarters = _with_client(settings, lambda c: backfill(c, from_, to))
     typer.echo(f"backfilled: {', '.join(quarters)}")
 
@@ -420,13 +420,13 @@ def actor_sign(
     minutes: `temporal workflow update execute -w ID --name N --update-id U --input "$IN" --headers
     "$(whistle actor sign -w ID --name N --update-id U --input "$IN")"`; with `--start IssueWorkflow`,
     that of a `temporal workflow start`."""
-    from whistle.attest import cli_header
+    from whistle.attest import NoActorKey, cli_header
 
     settings = client_settings(config, data_dir)
     try:
         typer.echo(cli_header(settings.actor_key_ring(), workflow_id, input, name, update_id, start))
     except ValueError as exc:  # no key, a bad key, input that is not JSON, no update id
-        _fail(f"{exc}, or give --data-dir of a running whistle dev" if str(exc).startswith("no actor key") else str(exc))
+        _fail(f"{exc}, or give --data-dir of a running whistle dev" if isinstance(exc, NoActorKey) else str(exc))
 
 
 if __name__ == "__main__":

@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-import uvicorn
 
 from activities.notifier import notifier_from
 from whistle.config import Settings
 from whistle.db.pool import open_pool
 from whistle.jurisdiction import load_jurisdiction, publish_jurisdiction
-from whistle.metrics import InLoopServer
 from whistle.process import PortInUse, ensure_free
 from whistle.console.stack import DevStackFile, remove_stack_file, write_stack_file
 from whistle.temporal import connect, ensure_search_attributes, search_attribute_flags
@@ -162,13 +159,9 @@ class DevStack:
 
     @contextlib.asynccontextmanager
     async def _api(self, client, pool, jurisdiction, keyring) -> AsyncIterator[None]:
-        from api.app import build_deps, create_app
-        from whistle.codec import EncryptionCodec
+        from api.app import api_server
 
-        s = self.settings
-        app = create_app(build_deps(s, client, pool, jurisdiction), s, codec=EncryptionCodec(keyring))
-        server = InLoopServer(uvicorn.Config(app, host=s.host, port=s.api_port, log_config=None, access_log=False,
-                                             proxy_headers=False))  # only WHISTLE_TRUSTED_PROXIES decides
+        server = api_server(self.settings, client, pool, jurisdiction, keyring, access_log=False)
         async with server.running():  # its port was checked free before anything started
             yield
 
@@ -258,11 +251,8 @@ class TemporalExited(Exception):
         super().__init__(f"the Temporal dev server exited ({code}); its log {log_path}:\n{self.reason}")
 
 
-async def run_dev(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def run_dev(settings: Settings, stop: asyncio.Event) -> None:
+    """`whistle dev` until `stop` is set (whistle.process.run_until_signalled)."""
     async with DevStack(settings).running() as stack:
         s = stack.settings
         lines = [
