@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from schemas.intake import IssueIntake
@@ -34,6 +34,23 @@ AREA_HANDLER = actor("area", AREA)
 STREET_HANDLER = actor("street", STREET)
 SUPERVISOR = actor("supervisor")
 RESIDENT = actor("resident")
+
+
+async def listed(client: Client, query: str, until: Callable[[list[WorkflowExecution]], bool] = bool,
+                 timeout: float = 15) -> list[WorkflowExecution]:
+    """What a visibility query finds. Visibility follows the workflows by a moment (describe
+    already shows what a list may not yet), so this polls until `until` holds of the list, by
+    default until anything shows, or the timeout passes, and returns the last list."""
+    end = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [w async for w in client.list_workflows(query)]
+        if until(found) or asyncio.get_running_loop().time() > end:
+            return found
+        await asyncio.sleep(0.2)
+
+
+def ids(executions: list[WorkflowExecution]) -> set[str]:
+    return {w.id for w in executions}
 
 
 def dept(unit: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client
 
 from tests.api_support import key, serve_api
+from tests.helpers import listed
 
 HOTLINE = key("hotline-12345")
 GRID = key("grid-heping-a1-c1-g1")
@@ -100,7 +101,7 @@ async def test_fifty_concurrent_submissions_one_workflow(api, dev_env):
     answers = await asyncio.gather(*(api.http.post("/v1/issues", json=body, headers=HOTLINE) for _ in range(50)))
     assert sorted(r.status_code for r in answers) == [200] * 49 + [201]
     assert {r.json()["issue_id"] for r in answers} == {f"hotline-{body['reference']}"}
-    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="issue-hotline-{body["reference"]}"')]
+    runs = await listed(dev_env.client, f'WorkflowId="issue-hotline-{body["reference"]}"')
     assert len(runs) == 1
 
 

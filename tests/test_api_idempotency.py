@@ -13,6 +13,7 @@ from temporalio.service import RetryConfig
 
 from api.app import build_deps, create_app
 from tests.api_support import key, serve_api
+from tests.helpers import listed
 from tests.test_api import GRID, HOTLINE, STREET, SUPERVISOR, act, submit
 from whistle.config import Settings
 from whistle.db import queries
@@ -136,5 +137,5 @@ async def test_an_intake_no_worker_registers_in_time_is_503_and_safe_to_submit_a
             again = await http.post("/v1/issues", json=body, headers=HOTLINE)
         assert again.status_code == 200, again.text  # the first call's start stood: not a second issue
         assert again.json()["issue"]["stage"] == "grid"
-    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="issue-hotline-{body["reference"]}"')]
+    runs = await listed(dev_env.client, f'WorkflowId="issue-hotline-{body["reference"]}"')
     assert len(runs) == 1

@@ -19,7 +19,7 @@ from activities.notifier import MemoryNotifier
 from api.intake import wait_registered
 from schemas.issue import IssueWorkflowInput, Stage
 from tests.conftest import issue_worker
-from tests.helpers import GRID, GRID_WORKER, RESIDENT, SUPERVISOR, act, events, intake, start, state, until
+from tests.helpers import GRID, GRID_WORKER, RESIDENT, SUPERVISOR, act, events, intake, listed, start, state, until
 from whistle.intake import submit_issue
 from workflows.issue import IssueWorkflow
 
@@ -52,7 +52,7 @@ async def test_fifty_concurrent_submissions_make_one_workflow(dev_env, tq):
     assert {h.id for h, _, _ in results} == {report.workflow_id}
     assert [s.issue_id for _, created, s in results if created] == [report.issue_id]
     assert all(s is None for _, created, s in results if not created)
-    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="{report.workflow_id}"')]
+    runs = await listed(dev_env.client, f'WorkflowId="{report.workflow_id}"')
     assert len(runs) == 1
 
 
@@ -81,7 +81,8 @@ async def test_unknown_category_or_grid_fails_the_start(dev_env, tq, field, valu
     with pytest.raises(WorkflowFailureError) as info:  # the start's call says why, as the run failed
         await submit_issue(dev_env.client, report, tq)
     assert info.value.cause.type == error and value in info.value.cause.message
-    runs = [w async for w in dev_env.client.list_workflows(f'WorkflowId="{report.workflow_id}"')]
+    runs = await listed(dev_env.client, f'WorkflowId="{report.workflow_id}"',
+                        lambda ws: any(w.status == WorkflowExecutionStatus.FAILED for w in ws))
     assert len(runs) == 1 and runs[0].status == WorkflowExecutionStatus.FAILED
 
 

@@ -10,7 +10,7 @@ from schemas.issue import AssignmentStatus, Outcome, Stage
 from tests.conftest import issue_worker
 from tests.helpers import (
     AREA, AREA_HANDLER, COMMUNITY, COMMUNITY_HANDLER, GRID, GRID_WORKER, RESIDENT, STREET, STREET_HANDLER,
-    SUPERVISOR, act, dept, events, start,
+    SUPERVISOR, act, dept, events, listed, start,
 )
 from whistle.db import queries
 
@@ -210,8 +210,8 @@ async def test_search_attributes_follow_the_state(dev_env, tq):
     assert sa.get(ISSUE_STAGE) == "department" and sa.get(OWNER_UNIT) == s.owner_unit
     assert sa.get(STREET_SA) == STREET and sa.get(CATEGORY) == "illegal-construction" and sa.get(CHANNEL) == "hotline"
     assert sa.get(OVERDUE) is False and sa.get(DUE_AT) == s.due_at
-    found = [w.id async for w in dev_env.client.list_workflows(f'IssueStage="department" AND Street="{STREET}" AND WorkflowId="{h.id}"')]
-    assert found == [h.id]
+    found = await listed(dev_env.client, f'IssueStage="department" AND Street="{STREET}" AND WorkflowId="{h.id}"')
+    assert [w.id for w in found] == [h.id]
 
 
 async def test_a_reopen_goes_back_to_the_departments_of_the_current_dispatch(dev_env, tq):

@@ -16,7 +16,7 @@ from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import quarter_of
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, ids, listed, start
 from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -220,14 +220,12 @@ async def test_backfill_starts_the_quarters_rounds(dev_env, demo, pool):
         for first, last in (("2019Q4", "2019Q4"), ("2019Q3", "2020Q1")):
             with pytest.raises(ValueError, match="2019Q4 has not ended"):
                 await backfill(client, first, last, now=today)
-        assert not [w async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2019' OR WorkflowId STARTS_WITH 'evaluation-2020'")]
         assert await backfill(client, "2025Q1", "2025Q2") == ["2025Q1", "2025Q2"]
         wanted = {"evaluation-2025Q1", "league-2025Q1", "evaluation-2025Q2", "league-2025Q2"}
-        for _ in range(100):
-            found = {w.id async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2025' OR WorkflowId STARTS_WITH 'league-2025'")}
-            if wanted <= found:
-                break
-            await asyncio.sleep(0.2)
+        found = ids(await listed(client, "WorkflowId STARTS_WITH 'evaluation-2025' OR WorkflowId STARTS_WITH 'league-2025'",
+                                 lambda ws: wanted <= ids(ws)))
+        # Once the later backfill's runs show, anything the refused ones had started would too.
+        assert not await listed(client, "WorkflowId STARTS_WITH 'evaluation-2019' OR WorkflowId STARTS_WITH 'evaluation-2020'", timeout=0)
         assert wanted <= found
     await client.get_schedule_handle(SCHEDULE_ID).delete()
 
@@ -262,10 +260,7 @@ async def test_a_january_run_also_starts_the_year_end_table(dev_env, demo, pool)
         await apply_schedules(client, tq)
         await backfill(client, "2024Q4", "2024Q4")
         wanted = {"evaluation-2024Q4", "league-2024Q4", "league-2024"}
-        for _ in range(100):
-            found = {w.id async for w in client.list_workflows("WorkflowId STARTS_WITH 'evaluation-2024' OR WorkflowId STARTS_WITH 'league-2024'")}
-            if wanted <= found:
-                break
-            await asyncio.sleep(0.2)
+        found = ids(await listed(client, "WorkflowId STARTS_WITH 'evaluation-2024' OR WorkflowId STARTS_WITH 'league-2024'",
+                                 lambda ws: wanted <= ids(ws)))
         assert wanted <= found
     await client.get_schedule_handle(SCHEDULE_ID).delete()

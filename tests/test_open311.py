@@ -14,6 +14,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from tests.api_support import serve_api
+from tests.helpers import listed
 
 SCHEMAS = Path(__file__).parent / "open311"
 KEY = "key-open311-client"
@@ -123,7 +124,7 @@ async def test_idempotency_key_makes_a_retry_the_same_request(api):
     first, again = await post(api, headers=headers), await post(api, headers=headers)
     assert (first.status_code, again.status_code) == (200, 200)
     assert first.json()[0]["service_request_id"] == again.json()[0]["service_request_id"]
-    runs = [w async for w in api.app.state.deps.client.list_workflows(f'WorkflowId="issue-{first.json()[0]["service_request_id"]}"')]
+    runs = await listed(api.app.state.deps.client, f'WorkflowId="issue-{first.json()[0]["service_request_id"]}"')
     assert len(runs) == 1
 
 

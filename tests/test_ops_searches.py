@@ -3,13 +3,12 @@ the issues they say: overdue at a department, due on a given day (Asia/Shanghai)
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schemas.jurisdiction import LevelPolicy
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start, state, until, with_policies
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, ids, listed, start, state, until, with_policies
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OVERDUE_AT_DEPARTMENT = 'WorkflowType="IssueWorkflow" AND IssueStage="department" AND Overdue=true'
@@ -22,14 +21,8 @@ def due_on(day) -> str:
             f'AND DueAt >= "{start_.isoformat()}" AND DueAt < "{(start_ + timedelta(days=1)).isoformat()}"')
 
 
-async def listed(client, query: str, expect: set[str], timeout: float = 15) -> set[str]:
-    """Ids the query finds (visibility follows the workflows by a moment): polls until `expect` shows."""
-    end = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = {w.id async for w in client.list_workflows(query)}
-        if expect <= found or asyncio.get_running_loop().time() > end:
-            return found
-        await asyncio.sleep(0.3)
+async def found(client, query: str, expect: set[str], timeout: float = 15) -> set[str]:
+    return ids(await listed(client, query, lambda ws: expect <= ids(ws), timeout))
 
 
 async def test_the_readme_searches_find_what_they_say(dev_env, demo, pool):
@@ -45,10 +38,10 @@ async def test_the_readme_searches_find_what_they_say(dev_env, demo, pool):
         await act(late, "accept", actor=dept("lvhua"))
         await until(late, lambda s: s.overdue, timeout=15)  # resolve deadline of 2 s missed
 
-        overdue = await listed(dev_env.client, OVERDUE_AT_DEPARTMENT + queue, {late.id})
+        overdue = await found(dev_env.client, OVERDUE_AT_DEPARTMENT + queue, {late.id})
         assert overdue == {late.id}
-        assert await listed(dev_env.client, BY_STREET.format(street="heping") + queue, {at_grid.id}) == {at_grid.id}
-        assert await listed(dev_env.client, BY_STREET.format(street="donghua") + queue, {late.id}) == {late.id}
+        assert await found(dev_env.client, BY_STREET.format(street="heping") + queue, {at_grid.id}) == {at_grid.id}
+        assert await found(dev_env.client, BY_STREET.format(street="donghua") + queue, {late.id}) == {late.id}
         due = (await state(at_grid)).due_at.astimezone(SHANGHAI).date()
-        assert at_grid.id in await listed(dev_env.client, due_on(due) + queue, {at_grid.id})
-        assert at_grid.id not in await listed(dev_env.client, due_on(due + timedelta(days=1)) + queue, set(), timeout=0)
+        assert at_grid.id in await found(dev_env.client, due_on(due) + queue, {at_grid.id})
+        assert at_grid.id not in await found(dev_env.client, due_on(due + timedelta(days=1)) + queue, set(), timeout=0)
