@@ -31,13 +31,13 @@ from whistle.codec import EncryptionCodec
 router = APIRouter(prefix="/codec", tags=["codec"], include_in_schema=False)
 
 
-def _caller(request: Request, d: Deps) -> Principal | None:
-    check_address(d, request)
+async def _caller(request: Request, d: Deps) -> Principal | None:
+    await check_address(d, request)
     if not request.app.state.codec_auth:
         return None
     header = request.headers.get("Authorization", "")
     key = header.removeprefix("Bearer ").strip() or request.headers.get(API_KEY_HEADER)
-    p = authenticate(d, request, key)
+    p = await authenticate(d, request, key)
     require_role(p, Role.supervisor, Role.ops)
     return p
 
@@ -53,7 +53,7 @@ def _redacted(p: Payload) -> Payload:
 
 
 async def _apply(request: Request, d: Deps, decode: bool) -> Response:
-    caller = _caller(request, d)
+    caller = await _caller(request, d)
     codec: EncryptionCodec = request.app.state.codec
     try:
         payloads = json_format.Parse(await request.body(), Payloads())

@@ -20,10 +20,10 @@ API_KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="your API key")
 
 
-def authenticate(d: Deps, request: Request, key: str | None) -> Principal:
+async def authenticate(d: Deps, request: Request, key: str | None) -> Principal:
     principal = d.principals.authenticate(key) if key else None
     if principal is None:
-        d.limits.failed(client_address(d, request))
+        await d.limits.failed(client_address(d, request))
         raise ApiError(401, f"no API key: send it in the {API_KEY_HEADER} header" if not key else "unknown API key")
     return principal
 
@@ -56,23 +56,23 @@ def _within(address: str, networks) -> bool:
     return any(ip in n for n in networks)
 
 
-def check_address(d: Deps, request: Request) -> None:
+async def check_address(d: Deps, request: Request) -> None:
     """The per-address rate limit, which every route counts."""
-    d.limits.check(client_address(d, request), None)
+    await d.limits.check(client_address(d, request), None)
 
 
-def identify(d: Deps, request: Request, key: str | None) -> Principal:
+async def identify(d: Deps, request: Request, key: str | None) -> Principal:
     """The principal of an API key, within its rate limits (the address's first, so that a flood
     of bad keys meets 429 too)."""
-    check_address(d, request)
-    p = authenticate(d, request, key)
-    d.limits.check_key(p.id)
+    await check_address(d, request)
+    p = await authenticate(d, request, key)
+    await d.limits.check_key(p.id)
     return p
 
 
 async def principal(request: Request, d: AppDeps, key: Annotated[str | None, Depends(api_key_header)] = None) -> Principal:
     """Dependency: the principal of the X-API-Key header (`identify`)."""
-    return identify(d, request, key)
+    return await identify(d, request, key)
 
 
 # OpenAPI for a route open without a key (published data): an explicitly empty security
@@ -82,7 +82,7 @@ PUBLIC = {"security": []}
 
 async def limited(request: Request, d: AppDeps) -> None:
     """Dependency for routes open without a key: the per-address limit only."""
-    check_address(d, request)
+    await check_address(d, request)
 
 
 def require_role(p: Principal, *roles: Role) -> None:

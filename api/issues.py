@@ -159,7 +159,7 @@ async def act(request: Request, d: Deps, issue_id: str, action: str, body) -> Is
     409 with the workflow's reason when not allowed now."""
     token = request.headers.get(FEEDBACK_TOKEN_HEADER)
     if action == "feedback" and token and not request.headers.get(API_KEY_HEADER):
-        check_address(d, request)
+        await check_address(d, request)
         if not check_feedback_token(d.token_secret, issue_id, token):
             raise ApiError(401, "this feedback token is not valid for this issue")
         actor, p = Actor(id=f"resident:{issue_id}", role=Role.resident), None
@@ -168,7 +168,7 @@ async def act(request: Request, d: Deps, issue_id: str, action: str, body) -> Is
             raise ApiError(409, "this issue has no reporter to ask: it takes no feedback "
                                 "(it closes as no_feedback when its feedback window ends)")
     else:
-        p = identify(d, request, request.headers.get(API_KEY_HEADER))
+        p = await identify(d, request, request.headers.get(API_KEY_HEADER))
         actor = p.actor()
         _, current = await fetch_state(d, issue_id)
         if not in_scope(p, current):  # before the workflow's reason: that would tell the stage

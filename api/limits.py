@@ -7,13 +7,27 @@ import time
 
 import structlog
 from limits import parse
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from api.errors import ApiError
 
 log = structlog.get_logger("whistle.api")
+
+# After a shared store fails to answer, requests go uncounted for this long before it is tried
+# again, so that an outage costs one timeout now and then, not one on every request.
+RETRY_STORE_AFTER = 5.0
+
+
+def async_storage(uri: str):
+    """The asyncio storage of a `limits` URI: `redis://…` is read as `async+redis://…` through
+    redis-py's asyncio client (whistle's dependency), so that counting never blocks the event
+    loop: a store that hangs would otherwise hold every request the process serves."""
+    scheme = uri.split("://", 1)[0]
+    uri = uri if scheme.startswith("async+") else f"async+{uri}"
+    options = {"implementation": "redispy"} if "redis" in scheme else {}
+    return storage_from_string(uri, wrap_exceptions=True, **options)
 
 
 class RateLimits:
@@ -22,34 +36,40 @@ class RateLimits:
     shared store such as redis://host:6379 makes every replica count together).
 
     A shared store that does not answer does not take the API down with it: the request is
-    served uncounted, and the outage is logged (once a minute while it lasts)."""
+    served uncounted, the store is left alone for RETRY_STORE_AFTER seconds, and the outage is
+    logged (once a minute while it lasts)."""
 
     def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage, wrap_exceptions=True))
+        self.limiter = MovingWindowRateLimiter(async_storage(storage))
         self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
         self._said_down_at = -math.inf
+        self._down_until = -math.inf
 
-    def _hit(self, item, kind: str, who: str, what: str) -> None:
+    async def _hit(self, item, kind: str, who: str, what: str) -> None:
+        if time.monotonic() < self._down_until:
+            return
         try:
-            allowed = self.limiter.hit(item, kind, who)
+            allowed = await self.limiter.hit(item, kind, who)
+            reset = None if allowed else (await self.limiter.get_window_stats(item, kind, who)).reset_time
         except StorageError as exc:
-            if time.monotonic() - self._said_down_at >= 60:
-                self._said_down_at = time.monotonic()
+            now = time.monotonic()
+            self._down_until = now + RETRY_STORE_AFTER
+            if now - self._said_down_at >= 60:
+                self._said_down_at = now
                 log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()), served="uncounted")
             return
-        if not allowed:
-            reset = self.limiter.get_window_stats(item, kind, who).reset_time
+        if reset is not None:
             wait = max(1, math.ceil(reset - time.time()))
             raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})
 
-    def check(self, address: str, key_id: str | None) -> None:
-        self._hit(self.per_address, "address", address, "client address")
+    async def check(self, address: str, key_id: str | None) -> None:
+        await self._hit(self.per_address, "address", address, "client address")
         if key_id:
-            self._hit(self.per_key, "key", key_id, "API key")
+            await self._hit(self.per_key, "key", key_id, "API key")
 
-    def check_key(self, key_id: str) -> None:
-        self._hit(self.per_key, "key", key_id, "API key")
+    async def check_key(self, key_id: str) -> None:
+        await self._hit(self.per_key, "key", key_id, "API key")
 
-    def failed(self, address: str) -> None:
+    async def failed(self, address: str) -> None:
         """A missing or unknown key: counted, so guessing keys runs into 429 soon."""
-        self._hit(self.failed_keys, "failed", address, "client address (too many bad API keys)")
+        await self._hit(self.failed_keys, "failed", address, "client address (too many bad API keys)")

@@ -98,9 +98,9 @@ def _fmt(fmt: str) -> str:
     return fmt
 
 
-def _limit(deps: Deps, request: Request, fmt: str) -> None:
+async def _limit(deps: Deps, request: Request, fmt: str) -> None:
     try:
-        check_address(deps, request)
+        await check_address(deps, request)
     except ApiError as exc:
         raise Open311Error(429, exc.error, fmt, exc.headers) from None
 
@@ -115,7 +115,7 @@ def _check_jurisdiction(deps: Deps, request: Request, fmt: str) -> None:
 @router.get("/discovery.{fmt}")
 async def discovery(request: Request, deps: AppDeps, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
     return render(fmt, {
         "changeset": "2026-11-22T00:00:00Z",
@@ -151,7 +151,7 @@ def _service(c) -> dict[str, Any]:
 @router.get("/services.{fmt}")
 async def services(request: Request, deps: AppDeps, fmt: str) -> Response:
     fmt = _fmt(fmt)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     _check_jurisdiction(deps, request, fmt)
     return render(fmt, [_service(c) for c in deps.jurisdiction.categories], "services", "service")
 
@@ -159,7 +159,7 @@ async def services(request: Request, deps: AppDeps, fmt: str) -> Response:
 @router.get("/services/{name}")
 async def service_definition(request: Request, deps: AppDeps, name: str) -> Response:
     code, fmt = split_format(name)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     _check_jurisdiction(deps, request, fmt)
     try:
         c = deps.jurisdiction.category(code)
@@ -270,7 +270,7 @@ async def create_request(request: Request, deps: AppDeps, fmt: str) -> Response:
     # The spec's swagger file sends the parameters in the query string: take both, the body winning.
     fields = {k: v for k, v in request.query_params.multi_items()} | {k: v for k, v in form.multi_items() if isinstance(v, str)}
     try:
-        p = identify(deps, request, fields.get("api_key") or request.headers.get("X-API-Key"))
+        p = await identify(deps, request, fields.get("api_key") or request.headers.get("X-API-Key"))
     except ApiError as exc:
         raise Open311Error(exc.status, exc.error, fmt, exc.headers) from None
     given = fields.get("jurisdiction_id")
@@ -356,7 +356,7 @@ async def list_requests(request: Request, deps: AppDeps, fmt: str) -> Response:
     """Filters of the spec (service_request_id, service_code, start_date, end_date, status);
     by default the last 90 days, at most 1000 records; `page`/`page_size` page through."""
     fmt = _fmt(fmt)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     _check_jurisdiction(deps, request, fmt)
     q = request.query_params
     ids = _csv(q.get("service_request_id"))
@@ -387,7 +387,7 @@ async def list_requests(request: Request, deps: AppDeps, fmt: str) -> Response:
 
 async def _one(request: Request, deps: Deps, name: str) -> Response:
     issue_id, fmt = split_format(name)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     _check_jurisdiction(deps, request, fmt)
     async with deps.pool.acquire() as conn:
         row = await conn.fetchrow(queries.SELECT_ISSUE, issue_id)
@@ -420,7 +420,7 @@ async def get_request_singular(request: Request, deps: AppDeps, name: str) -> Re
 @router.get("/tokens/{name}")
 async def token(request: Request, deps: AppDeps, name: str) -> Response:
     token_id, fmt = split_format(name)
-    _limit(deps, request, fmt)
+    await _limit(deps, request, fmt)
     _check_jurisdiction(deps, request, fmt)
     issue_id = f"{Channel.open311.value}-{token_id}"
     async with deps.pool.acquire() as conn:

@@ -4,6 +4,7 @@ serving, uncounted, instead of failing every request."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+from api import limits as limits_module
 from api.errors import ApiError
 from api.limits import RateLimits
 
@@ -44,20 +46,55 @@ def redis_url(tmp_path):
         proc.wait(10)
 
 
-def test_two_replicas_count_together_in_redis(redis_url):
+async def test_two_replicas_count_together_in_redis(redis_url):
     replicas = [RateLimits("1000/minute", "3/minute", storage=redis_url) for _ in range(2)]
     for n in range(3):
-        replicas[n % 2].check("203.0.113.7", None)  # the same client, through either replica
+        await replicas[n % 2].check("203.0.113.7", None)  # the same client, through either replica
     for replica in replicas:
         with pytest.raises(ApiError) as refused:
-            replica.check("203.0.113.7", None)
+            await replica.check("203.0.113.7", None)
         assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) >= 1
-    replicas[0].check("203.0.113.8", None)  # another client has its own count
+    await replicas[0].check("203.0.113.8", None)  # another client has its own count
 
 
-def test_a_store_that_does_not_answer_serves_uncounted():
+async def test_a_store_that_does_not_answer_serves_uncounted():
     limits = RateLimits("1/minute", "1/minute", storage=f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=0.5")
     started = time.monotonic()
     for _ in range(5):  # over the limit five times: not refused, nothing raised
-        limits.check("203.0.113.7", "key-1")
+        await limits.check("203.0.113.7", "key-1")
     assert time.monotonic() - started < 5
+
+
+async def test_a_store_that_hangs_holds_no_other_request(monkeypatch):
+    """A store that takes connections and never answers (a wedged Redis, a black-holed route):
+    the API's other requests go on while one waits out the store's timeout, and the next ones
+    do not wait at all until the store is tried again."""
+    monkeypatch.setattr(limits_module, "RETRY_STORE_AFTER", 1.5)
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    limits = RateLimits("1/minute", "1/minute", storage=f"redis://127.0.0.1:{port}/0?socket_timeout=1&socket_connect_timeout=1")
+    ticks = 0
+
+    async def heartbeat():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        started = time.monotonic()
+        await limits.check("203.0.113.7", "key-1")  # waits out the timeout, served uncounted
+        waited = time.monotonic() - started
+        assert waited >= 0.9 and ticks >= 10  # the loop kept running meanwhile (blocking, it ticks 0)
+        started = time.monotonic()
+        for _ in range(5):  # within the pause: not even tried
+            await limits.check("203.0.113.7", "key-1")
+        assert time.monotonic() - started < 0.2
+        await asyncio.sleep(1.5 - (time.monotonic() - started))
+        started = time.monotonic()
+        await limits.check("203.0.113.7", "key-1")  # after it, tried again
+        assert time.monotonic() - started >= 0.9
+    finally:
+        beating.cancel()
+        silent.close()

@@ -908,7 +908,7 @@ async def test_whistle_dev_api_ignores_forwarded_for_from_loopback(dev_env, demo
 
 def test_rate_limit_storage_is_configurable():
     from limits.errors import ConfigurationError
-    from limits.storage import MemoryStorage
+    from limits.aio.storage import MemoryStorage
 
     from api.limits import RateLimits
 

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     rate_limit_address: str = "600/minute"
     rate_limit_failed_keys: str = "60/minute"  # missing or unknown API keys, per client address
     # Where the limits live (the `limits` library's storage URI): memory:// counts per process;
-    # redis://host:6379 (pip install redis) or memcached://... make the replicas count together.
+    # redis://host:6379 (its client comes with whistle), memcached://... (emcache) or mongodb://...
+    # (motor) make the replicas count together; api/limits.py reads them through limits' asyncio storage.
     rate_limit_storage: str = "memory://"
     # Proxies (IP addresses or CIDR networks, comma separated) whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
