@@ -70,11 +70,22 @@ async def review(
 async def table_of(pool, period: str) -> dict[str, Any] | None:
     """The published red/black list of `period` as the API and the page show it; None if there is
     none (or only a draft)."""
-    async with pool.acquire() as conn:
+    return (await table_or_progress(pool, period))[0]
+
+
+async def table_or_progress(pool, period: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The published list of `period`, or, when none is, where the period stands (`_progress`),
+    read in one snapshot: a list republished meanwhile never mixes its header with other rows."""
+    year, quarter = parse_period(period)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
-        rows = await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)
-    if publication is None or publication["status"] != "published":
-        return None
+        if publication is not None and publication["status"] == "published":
+            return _published(period, publication, await conn.fetch(queries.SELECT_LEAGUE_ROWS, period)), None
+        rounds = await conn.fetch(queries.SELECT_ROUNDS, [period] if quarter else quarters_of_year(year))
+    return None, _progress(rounds, publication)
+
+
+def _published(period: str, publication, rows) -> dict[str, Any]:
     return {
         "period": period,
         "status": publication["status"],
@@ -91,13 +102,9 @@ async def table_of(pool, period: str) -> dict[str, Any] | None:
     }
 
 
-async def progress_of(pool, period: str) -> dict[str, Any]:
+def _progress(rounds, publication) -> dict[str, Any]:
     """Where a period with no published list stands: the evaluation rounds it needs that have
     opened (each open or closed, and when it closes), and the draft awaiting review, if any."""
-    year, quarter = parse_period(period)
-    async with pool.acquire() as conn:
-        rounds = await conn.fetch(queries.SELECT_ROUNDS, [period] if quarter else quarters_of_year(year))
-        publication = await conn.fetchrow(queries.SELECT_PUBLICATION, period)
     iso = lambda t: t.isoformat() if t else None  # noqa: E731
     return {
         "rounds": [{"quarter": r["quarter"], "status": r["status"], "opened_at": iso(r["opened_at"]),
@@ -107,9 +114,9 @@ async def progress_of(pool, period: str) -> dict[str, Any]:
 
 
 async def load_table(d: Deps, period: str) -> dict[str, Any]:
-    table = await table_of(d.pool, period)
+    table, progress = await table_or_progress(d.pool, period)
     if table is None:
-        raise ApiError(404, f"no published red/black list for {period}", await progress_of(d.pool, period))
+        raise ApiError(404, f"no published red/black list for {period}", progress)
     return table
 
 
