@@ -101,6 +101,7 @@ def build_deps(settings: Settings, client, pool, jurisdiction) -> Deps:
         task_queue=settings.task_queue,
         notifier=notifier_from(settings.notifier),
         trusted_proxies=trusted_networks(settings.trusted_proxies),
+        register_timeout=settings.register_timeout,
     )
 
 

@@ -28,6 +28,7 @@ class Deps:
     task_queue: str
     notifier: Notifier = field(default_factory=LogNotifier)  # feedback tokens to reporters
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    register_timeout: float = 10  # seconds: WHISTLE_REGISTER_TIMEOUT
 
     def __post_init__(self) -> None:
         self.locator = Locator(self.jurisdiction)

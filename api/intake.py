@@ -37,8 +37,6 @@ log = structlog.get_logger("whistle.api")
 SUBMITTERS = (Role.intake, Role.grid, Role.community, Role.area, Role.street, Role.supervisor)
 # A query waits for the workflow's task; one whose task keeps failing never answers.
 QUERY_TIMEOUT = timedelta(seconds=5)
-# The start and its registration (one update-with-start): normally some ten milliseconds.
-REGISTER_TIMEOUT = timedelta(seconds=5)
 UNREADABLE = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
 
@@ -54,7 +52,7 @@ async def submit(
     check_submission(p, intake.channel.value, intake.grid_id, d.jurisdiction)
     try:
         handle, created, s = await asyncio.wait_for(
-            submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction), REGISTER_TIMEOUT.total_seconds())
+            submit_issue(d.client, intake, d.task_queue, jurisdiction=d.jurisdiction), d.register_timeout)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # No worker registered it in time (none running, or the read model is down and the
         # registration waits for its write), or the call never reached Temporal.

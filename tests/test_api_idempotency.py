@@ -117,13 +117,13 @@ async def test_temporal_unreachable_is_a_json_503(demo, pool):
 
 
 async def test_an_intake_no_worker_registers_in_time_is_503_and_safe_to_submit_again(dev_env, demo, pool):
-    """No worker on the queue: after the 5 s the start and its registration get, 503 saying that
+    """No worker on the queue: after WHISTLE_REGISTER_TIMEOUT (1 s here), 503 saying that
     submitting again is safe; once a worker runs, the same intake answers with the one issue."""
     from tests.api_support import store
     from tests.conftest import issue_worker
 
     tq = f"tq-idle-{uuid.uuid4().hex[:8]}"
-    s = Settings(task_queue=tq, token_secret="t", codec_server=False)
+    s = Settings(task_queue=tq, token_secret="t", codec_server=False, register_timeout=1)
     deps = build_deps(s, dev_env.client, pool, demo)
     deps.principals = store(demo)
     transport = httpx.ASGITransport(app=create_app(deps, s), client=("127.0.0.1", 50002))

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Proxies (IP addresses or CIDR networks, comma separated) whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How long an intake waits for its issue's start and registration (normally some ten
+    # milliseconds; a worker's first task after it starts takes longer) before answering 503.
+    register_timeout: float = Field(default=10, gt=0, le=60)
     codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
     codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
     # Browser origins allowed to call /codec (the Temporal Web UI's address); comma separated.
