@@ -49,6 +49,17 @@ async def listed(client: Client, query: str, until: Callable[[list[WorkflowExecu
         await asyncio.sleep(0.2)
 
 
+async def answers(http, path: str, holds: Callable[[Any], bool], timeout: float = 15):
+    """GET `path` until `holds` of the response, and that response: a health check gives each
+    dependency 3 s, which a shared server on a loaded machine now and then misses."""
+    end = asyncio.get_running_loop().time() + timeout
+    while True:
+        r = await http.get(path)
+        if holds(r) or asyncio.get_running_loop().time() > end:
+            return r
+        await asyncio.sleep(0.2)
+
+
 def ids(executions: list[WorkflowExecution]) -> set[str]:
     return {w.id for w in executions}
 

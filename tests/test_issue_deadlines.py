@@ -60,8 +60,11 @@ async def test_missed_accept_penalises_flags_notifies_and_escalates(dev_env, fas
     assert [(r["unit_id"], r["kind"]) for r in rows] == [("lvhua", "accept_overdue")]
 
 
-async def test_extension_approved_moves_the_deadline_denied_does_not(dev_env, fast, pool):
-    async with issue_worker(dev_env.client, fast, pool) as tq:
+async def test_extension_approved_moves_the_deadline_denied_does_not(dev_env, demo, pool):
+    # Report-in keeps an hour (nothing here misses it); resolve gets seconds, enough for the
+    # four updates before the approval even on a loaded machine.
+    j = with_policies(demo, department=LevelPolicy(accept=HOUR, resolve="PT8S", reminders=[]))
+    async with issue_worker(dev_env.client, j, pool) as tq:
         h = await _dispatched(dev_env.client, tq, "illegal-construction")  # chengguan + zhujian
         for d in ("chengguan", "zhujian"):
             await act(h, "accept", actor=dept(d))
@@ -71,7 +74,7 @@ async def test_extension_approved_moves_the_deadline_denied_does_not(dev_env, fa
         assert s.assignment("chengguan").resolve_due == before.assignment("chengguan").resolve_due + timedelta(hours=1)
         s = await act(h, "decide_extension", actor=SUPERVISOR, department_id="zhujian", approve=False, comment="不批")
         assert s.assignment("zhujian").resolve_due == before.assignment("zhujian").resolve_due
-        s = await until(h, lambda s: s.penalties, timeout=15)
+        s = await until(h, lambda s: s.penalties, timeout=30)
         assert [(p.unit_id, p.kind) for p in s.penalties] == [("zhujian", "resolve_overdue")]
         assert s.overdue and s.stage == Stage.department  # a missed resolve does not move the issue
         assert [e.approved for e in s.assignment("chengguan").extensions] == [True]
@@ -87,7 +90,7 @@ async def test_feedback_window_closes_without_an_answer(dev_env, fast, pool):
 
 
 async def test_feedback_in_time_closes_satisfied(dev_env, fast, pool):
-    async with issue_worker(dev_env.client, fast, pool) as tq:
+    async with issue_worker(dev_env.client, with_policies(fast, feedback_window=HOUR), pool) as tq:
         h = await start(dev_env.client, tq, "corridor-clutter")
         await act(h, "resolve", actor=GRID_WORKER, summary="清理")
         s = await act(h, "feedback", actor=RESIDENT, satisfied=True)

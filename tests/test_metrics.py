@@ -18,7 +18,7 @@ from schemas.issue import Stage, TransitionRecord
 from schemas.jurisdiction import LevelPolicy
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, events, start, state, until, with_policies
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, answers, events, start, state, until, with_policies
 from whistle import metrics
 from worker import build_worker
 
@@ -113,7 +113,7 @@ async def test_worker_endpoint_serves_metrics_and_says_when_it_is_not_ready(dev_
     endpoint = metrics.worker_endpoint(dev_env.client, pool, worker)
     async with metrics.serving(endpoint, address) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/livez")).json() == {"status": "alive"}
-        r = await http.get("/readyz")
+        r = await answers(http, "/readyz", lambda r: set(r.json().get("down", {})) == {"worker"})
         assert r.status_code == 503 and set(r.json()["down"]) == {"worker"}  # not polling yet
         async with worker:
             for _ in range(100):  # ready once the worker has validated its namespace and polls
@@ -136,7 +136,7 @@ async def test_api_counts_requests_by_route_template_and_healthz_names_what_is_d
         assert api_value("whistle_api_requests_total", method="GET", route="/v1/issues/{issue_id}", status="404") == n + 1
         assert api_value("whistle_api_request_duration_seconds_count", method="GET", route="/v1/issues/{issue_id}") >= 1
         assert (await api.http.get("/livez")).json() == {"status": "alive"}
-        assert (await api.http.get("/healthz")).status_code == 200
+        assert (await answers(api.http, "/healthz", lambda r: r.status_code == 200)).status_code == 200
         # Temporal gone: a client to a port nothing listens on.
         dead = await Client.connect(free_address(), lazy=True)
         api.app.state.deps.client = dead
@@ -153,11 +153,7 @@ async def test_readyz_names_postgresql_when_the_pool_cannot_reach_it(dev_env, de
         endpoint = metrics.worker_endpoint(dev_env.client, pool, worker)
         async with metrics.serving(endpoint, free_address()) as url, httpx.AsyncClient(base_url=url) as http, worker:
             await pool.close()  # as when PostgreSQL has gone
-            for _ in range(100):
-                r = await http.get("/readyz")
-                if "postgres" in r.json().get("down", {}):
-                    break
-                await asyncio.sleep(0.1)
+            r = await answers(http, "/readyz", lambda r: set(r.json().get("down", {})) == {"postgres"})
             assert r.status_code == 503 and "postgres" in r.json()["down"], r.text
             assert "temporal" not in r.json()["down"]
             # /metrics still answers, without the read-model gauges it cannot compute

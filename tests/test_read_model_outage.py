@@ -54,7 +54,7 @@ async def test_an_outage_is_logged_once_not_per_attempt(dev_env, demo, pool, cap
     assert events == ["read_model.unavailable", "read_model.recovered"], events
     recovered = next(e for e in logs if e["event"] == "read_model.recovered")
     assert recovered["failed_attempts"] >= 3
-    assert took < 3, f"the write landed {took:.1f} s after PostgreSQL took writes again"
+    assert took < 6, f"the write landed {took:.1f} s after PostgreSQL took writes again"
     assert s.stage == Stage.community
     # The SDK logged no failed attempt above DEBUG (a benign error), so no traceback per attempt.
     assert not [r for r in caplog.records if r.name.startswith("temporalio") and r.levelno >= logging.WARNING

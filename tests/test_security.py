@@ -216,8 +216,10 @@ async def test_a_start_copied_from_history_never_runs(dev_env, demo, pool):
     from whistle.attest import foreign_start
 
     target = dev_env.client.service_client.config.target_host
-    brief = await Client.connect(target, data_converter=CONVERTER, interceptors=[  # a 2-second window
-        ActorAttestation(ActorKeys.parse(TEST_ACTOR_ENTRY, max_age=2), TEST_KEYRING)])
+    # A 4-second window: wide enough for a loaded machine to start the issue within it (the
+    # time is signed in whole seconds), short enough to wait out.
+    brief = await Client.connect(target, data_converter=CONVERTER, interceptors=[
+        ActorAttestation(ActorKeys.parse(TEST_ACTOR_ENTRY, max_age=4), TEST_KEYRING)])
     plain = await Client.connect(target)
     async with serve_api(SimpleNamespace(client=brief), demo, pool) as api:  # its API and worker too
         tq = api.task_queue
@@ -227,15 +229,18 @@ async def test_a_start_copied_from_history_never_runs(dev_env, demo, pool):
         assert started.header.fields[START_HEADER]
         await h.terminate("closed")  # a closed issue
         before = await state_row(pool, h.id)
-        await asyncio.sleep(3)
+        await asyncio.sleep(5)
         await plain.workflow_service.start_workflow_execution(StartWorkflowExecutionRequest(
             namespace="default", workflow_id=h.id, workflow_type=WorkflowType(name="IssueWorkflow"),
             task_queue=TaskQueue(name=tq), input=started.input, header=started.header, request_id=str(uuid.uuid4()),
             workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE))
-        await asyncio.sleep(2)
         copy = brief.get_workflow_handle(h.id)
-        failures = [e.workflow_task_failed_event_attributes.failure.message
-                    async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+        for _ in range(75):  # until a worker has taken the copy's first task
+            failures = [e.workflow_task_failed_event_attributes.failure.message
+                        async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+            if failures:
+                break
+            await asyncio.sleep(0.2)
         assert failures and "not attested" in failures[0] and "expired" in failures[0], failures
         assert not [e async for e in copy.fetch_history_events() if e.HasField("workflow_task_completed_event_attributes")]
         assert await state_row(pool, h.id) == before  # it wrote nothing

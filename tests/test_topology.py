@@ -102,17 +102,19 @@ def one_shot(env: dict[str, str], cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen) -> None:
+async def wait_healthy(url: str, proc: subprocess.Popen, path: str = "/healthz") -> None:
+    """Until the process answers 200 on `path`: an API's /healthz, or a worker's /readyz (polling
+    its task queue; the API's health does not say a worker is there to register an intake)."""
     async with httpx.AsyncClient() as http:
         for _ in range(240):
-            assert proc.poll() is None, f"the API at {url} exited"
+            assert proc.poll() is None, f"{url} exited"
             try:
-                if (await http.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                if (await http.get(f"{url}{path}", timeout=2)).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.25)
-    raise AssertionError(f"the API at {url} did not become healthy")
+    raise AssertionError(f"{url}{path} did not answer 200")
 
 
 async def lifecycle(apis: list[httpx.AsyncClient], key: dict[str, str], n: int, full: bool) -> str:
@@ -180,10 +182,11 @@ async def test_two_workers_two_apis_configured_as_deployed(tmp_path, temporal, p
     assert "unchanged" in one_shot(env, tmp_path, "schedules", "apply")
 
     procs: list[subprocess.Popen] = []
-    urls = []
+    urls, workers = [], []
     try:
         for i in range(2):
-            worker_env = env | {"WHISTLE_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+            workers.append(f"127.0.0.1:{free_port()}")
+            worker_env = env | {"WHISTLE_METRICS_ADDRESS": workers[-1]}
             procs.append(subprocess.Popen([*WHISTLE, "worker"], env=worker_env, cwd=tmp_path,
                                           stdout=subprocess.DEVNULL, stderr=(tmp_path / f"worker{i}.log").open("wb")))
         for i in range(2):
@@ -194,6 +197,8 @@ async def test_two_workers_two_apis_configured_as_deployed(tmp_path, temporal, p
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(urls, procs[2:], strict=True):
             await wait_healthy(url, proc)
+        for address, proc in zip(workers, procs[:2], strict=True):
+            await wait_healthy(f"http://{address}", proc, "/readyz")
 
         key = keys(tmp_path)
         apis = [httpx.AsyncClient(base_url=u, timeout=30) for u in urls]
