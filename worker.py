@@ -10,11 +10,12 @@ WHISTLE_METRICS_ADDRESS (127.0.0.1:9464). `python worker.py` or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import structlog
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -36,8 +37,11 @@ from workflows.registry import WORKFLOWS
 log = structlog.get_logger("whistle.worker")
 
 def build_worker(
-    client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str, **options
+    client: Client, jurisdiction: Jurisdiction, pool, notifier: Notifier, task_queue: str,
+    replacing: Sequence[Callable] = (), **options
 ) -> Worker:
+    """The worker of every workflow and activity; `replacing` runs some activities in place of
+    whistle's of the same name (a test's fake, which must behave as the activity may)."""
     # The client's ActorAttestation is also this worker's interceptor: it refuses every update
     # whose actor the gateway did not attest. A worker without it would accept forged actors.
     if not attested(client):
@@ -46,6 +50,8 @@ def build_worker(
         IssueActivities(jurisdiction, pool, notifier).all() + QuarterlyActivities(jurisdiction, pool).all()
         + BriefingActivities(jurisdiction, pool).all()
     )
+    replaced = {activity_name(a) for a in replacing}
+    activities = [a for a in activities if activity_name(a) not in replaced] + list(replacing)
     return Worker(
         client,
         task_queue=task_queue,
@@ -54,6 +60,10 @@ def build_worker(
         interceptors=[LogContextInterceptor()],
         **{"graceful_shutdown_timeout": timedelta(seconds=10), **options},
     )
+
+
+def activity_name(fn: Callable) -> str:
+    return activity._Definition.must_from_callable(fn).name
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:

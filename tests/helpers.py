@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -15,6 +16,7 @@ from schemas.issue import IssueEvent, IssueState, Stage
 from schemas.principal import Actor
 from whistle.db import queries
 from schemas.jurisdiction import Jurisdiction, LevelPolicy, Policies
+from schemas.league import PeriodRequest
 from whistle.intake import submit_issue
 from workflows.issue import IssueWorkflow
 
@@ -62,6 +64,24 @@ async def answers(http, path: str, holds: Callable[[Any], bool], timeout: float 
 
 def ids(executions: list[WorkflowExecution]) -> set[str]:
     return {w.id for w in executions}
+
+
+def round_closing_during_check(client: Client) -> Callable:
+    """A fake `rounds_closed` for a worker's `replacing=`: at its first call the period's round
+    closes while the check runs (the league's evaluation_closed signal lands in its history
+    before the check answers "not yet"); every later call answers "closed"."""
+    calls = 0
+
+    @activity.defn(name="rounds_closed")
+    async def rounds_closed(request: PeriodRequest) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            return True
+        await client.get_workflow_handle(f"league-{request.period}").signal("evaluation_closed", request.period)
+        return False
+
+    return rounds_closed
 
 
 def dept(unit: str) -> dict[str, Any]:
@@ -115,6 +135,7 @@ async def until(handle: WorkflowHandle, predicate: Callable[[IssueState], bool],
     """Poll the state query until `predicate` holds (for deadlines of a few seconds)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
+    s = None
     while True:
         try:
             s = await state(handle)
@@ -124,7 +145,7 @@ async def until(handle: WorkflowHandle, predicate: Callable[[IssueState], bool],
             if loop.time() > end:
                 raise
         if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout}s; stage={s.stage}")
+            raise AssertionError(f"condition not met within {timeout}s; stage={getattr(s, 'stage', None)}")
         await asyncio.sleep(0.1)
 
 

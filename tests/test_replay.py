@@ -130,3 +130,29 @@ def test_the_league_histories_cover_both_review_paths():
     old, new = (payload_text(Path(__file__).parent / "histories" / f"league_review_{v}.json") for v in ("v1", "v2"))
     assert "league-review-adjustments" not in old and "exclude_issue" not in old
     assert "league-review-adjustments" in new and "exclude_issue" in new
+
+
+def test_the_league_signal_histories_cover_both_paths():
+    """A round closed while the league checks the rounds: recorded before the
+    `league-round-signal-kept` patch (its run waited for the poll's timer) and after it (it
+    checked again at once). Both replay (test_the_corpus_replays)."""
+    import json
+
+    from temporalio.api.enums.v1 import EventType as T
+
+    from workflows.league import KEEPS_SIGNAL
+
+    def shape(name: str) -> tuple[set[str], list[str]]:
+        [(_, history)] = read(_DIR / name)
+        patches = {json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+                   for e in history.events if e.event_type == T.EVENT_TYPE_MARKER_RECORDED}
+        steps = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 if e.event_type == T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED else "timer"
+                 for e in history.events
+                 if e.event_type in (T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, T.EVENT_TYPE_TIMER_STARTED)]
+        assert any(e.event_type == T.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in history.events)
+        return patches, steps[:steps.index("compute_league")]
+
+    old, new = shape("corpus-v8-league-signal.jsonl.gz"), shape("corpus-league-signal.jsonl.gz")
+    assert KEEPS_SIGNAL not in old[0] and old[1] == ["rounds_closed", "timer", "rounds_closed"]
+    assert KEEPS_SIGNAL in new[0] and new[1] == ["rounds_closed", "rounds_closed"]

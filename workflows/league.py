@@ -21,6 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import deadline_at, forbidden, not_allowed, notify, require_workflow_id
 
 
+KEEPS_SIGNAL = "league-round-signal-kept"
+
+
 @workflow.defn(name="LeagueTableWorkflow")
 class LeagueTableWorkflow:
     @workflow.init
@@ -33,6 +36,10 @@ class LeagueTableWorkflow:
         # say what changed; executions begun before keep their comments-only review. Asked here,
         # in the run's first activation before anything else: the rule of workflows/patches.py.
         self._adjusting = workflow.patched("league-review-adjustments")
+        # A round's close signalled while the rounds are being checked counts (it was cleared
+        # after the check, and waited for the next poll: six hours by default). Executions begun
+        # before clear it where they always did.
+        self._keeps_signal = workflow.patched(KEEPS_SIGNAL)
 
     @workflow.run
     async def run(self, input: LeagueInput) -> LeagueState:
@@ -88,10 +95,15 @@ class LeagueTableWorkflow:
 
     async def _wait_for_rounds(self) -> None:
         poll = self.s.policy.poll_every.duration or timedelta(hours=6)
-        while not await workflow.execute_activity_method(
-            QuarterlyActivities.rounds_closed, PeriodRequest(period=self.input.period), **_RECORD
-        ):
-            self._round_closed = False
+        while True:
+            if self._keeps_signal:
+                self._round_closed = False  # before the check: a close during it wakes the wait
+            if await workflow.execute_activity_method(
+                QuarterlyActivities.rounds_closed, PeriodRequest(period=self.input.period), **_RECORD
+            ):
+                return
+            if not self._keeps_signal:
+                self._round_closed = False
             try:
                 await workflow.wait_condition(lambda: self._round_closed, timeout=poll)
             except asyncio.TimeoutError:
