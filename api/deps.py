@@ -13,6 +13,7 @@ from temporalio.client import Client
 from activities.notifier import LogNotifier, Notifier
 from api.limits import RateLimits
 from schemas.jurisdiction import Jurisdiction
+from whistle.config import DEFAULT_REGISTER_TIMEOUT
 from whistle.locate import Locator
 from whistle.principals import PrincipalStore
 
@@ -28,7 +29,7 @@ class Deps:
     task_queue: str
     notifier: Notifier = field(default_factory=LogNotifier)  # feedback tokens to reporters
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    register_timeout: float = 10  # seconds: WHISTLE_REGISTER_TIMEOUT
+    register_timeout: float = DEFAULT_REGISTER_TIMEOUT  # seconds: WHISTLE_REGISTER_TIMEOUT
 
     def __post_init__(self) -> None:
         self.locator = Locator(self.jurisdiction)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
 import structlog
 from limits import parse
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -15,8 +17,11 @@ from api.errors import ApiError
 
 log = structlog.get_logger("whistle.api")
 
-# After a shared store fails to answer, requests go uncounted for this long before it is tried
-# again, so that an outage costs one timeout now and then, not one on every request.
+# A shared store's answer is awaited this long at most (seconds), whatever its URI's own
+# timeouts say (redis-py waits forever on a server that takes the connection and never answers).
+STORE_TIMEOUT = 1.0
+# After a shared store fails, this replica counts on its own for this long (seconds) before it
+# asks the store again, so that an outage costs one timeout now and then, not one per request.
 RETRY_STORE_AFTER = 5.0
 
 
@@ -35,29 +40,38 @@ class RateLimits:
     `limits` storage named by WHISTLE_RATE_LIMIT_STORAGE (memory:// by default: per process; a
     shared store such as redis://host:6379 makes every replica count together).
 
-    A shared store that does not answer does not take the API down with it: the request is
-    served uncounted, the store is left alone for RETRY_STORE_AFTER seconds, and the outage is
-    logged (once a minute while it lasts)."""
+    A shared store that fails or does not answer within STORE_TIMEOUT does not take the API down
+    with it, nor its limits off: this replica counts in its own memory for RETRY_STORE_AFTER
+    seconds, then asks the store again; the outage is logged once a minute while it lasts."""
 
     def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
         self.limiter = MovingWindowRateLimiter(async_storage(storage))
+        self.local = MovingWindowRateLimiter(MemoryStorage())  # while the shared store is down
         self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
         self._said_down_at = -math.inf
         self._down_until = -math.inf
 
+    async def _count(self, limiter: MovingWindowRateLimiter, item, kind: str, who: str) -> float | None:
+        """None if allowed, else when the window frees a request (epoch seconds)."""
+        if await limiter.hit(item, kind, who):
+            return None
+        return (await limiter.get_window_stats(item, kind, who)).reset_time
+
     async def _hit(self, item, kind: str, who: str, what: str) -> None:
         if time.monotonic() < self._down_until:
-            return
-        try:
-            allowed = await self.limiter.hit(item, kind, who)
-            reset = None if allowed else (await self.limiter.get_window_stats(item, kind, who)).reset_time
-        except StorageError as exc:
-            now = time.monotonic()
-            self._down_until = now + RETRY_STORE_AFTER
-            if now - self._said_down_at >= 60:
-                self._said_down_at = now
-                log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()), served="uncounted")
-            return
+            reset = await self._count(self.local, item, kind, who)
+        else:
+            try:
+                async with asyncio.timeout(STORE_TIMEOUT):
+                    reset = await self._count(self.limiter, item, kind, who)
+            except (StorageError, TimeoutError) as exc:
+                now = time.monotonic()
+                self._down_until = now + RETRY_STORE_AFTER
+                if now - self._said_down_at >= 60:
+                    self._said_down_at = now
+                    log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()) or "no answer in time",
+                                counted="by this replica alone")
+                reset = await self._count(self.local, item, kind, who)
         if reset is not None:
             wait = max(1, math.ceil(reset - time.time()))
             raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})

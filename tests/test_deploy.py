@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
-from limits.storage import storage_from_string
 from temporalio.envconfig import ClientConfigProfile
 
 from api.guard import trusted_networks
+from api.limits import async_storage
 from whistle.config import Settings
 from whistle.console.secrets import FILES
 
@@ -173,7 +173,7 @@ def test_compose_config_accepts_the_file(secrets_dir):
     store = urlsplit(api["WHISTLE_RATE_LIMIT_STORAGE"])
     assert store.scheme == "redis" and store.hostname in services and "redis-server" in services[store.hostname]["command"]
     assert services["api"]["depends_on"][store.hostname]["condition"] == "service_healthy"
-    storage_from_string(api["WHISTLE_RATE_LIMIT_STORAGE"])  # the client is installed; the URI parses
+    async_storage(api["WHISTLE_RATE_LIMIT_STORAGE"])  # the API's asyncio client is installed; the URI parses
     # The Web UI this file publishes is the origin allowed to call /codec.
     ui_port = services["temporal-ui"]["ports"][0]
     ui = f"http://{ui_port['host_ip']}:{ui_port['published']}" if isinstance(ui_port, dict) else "http://" + ui_port.rsplit(":", 1)[0]
@@ -344,7 +344,7 @@ def test_k8s_settings_are_kubernetes_own():
     [redis] = [d for d in docs if d["kind"] == "Deployment"
                and service["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
     assert redis["spec"]["template"]["spec"]["containers"][0]["args"][0] == "redis-server"
-    storage_from_string(env["WHISTLE_RATE_LIMIT_STORAGE"])  # the client is installed; the URI parses
+    async_storage(env["WHISTLE_RATE_LIMIT_STORAGE"])  # the API's asyncio client is installed; the URI parses
 
     tls = values["server"]["config"]["tls"]["frontend"]
     mounts = {m["name"]: m["mountPath"] for m in values["server"]["additionalVolumeMounts"]}

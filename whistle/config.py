@@ -21,6 +21,8 @@ from pydantic_settings import (
 TASK_QUEUE = "whistle"
 
 DEMO_JURISDICTION = Path(__file__).parent / "data" / "demo_jurisdiction.yaml"
+# Seconds an intake waits for its issue to start and register (WHISTLE_REGISTER_TIMEOUT).
+DEFAULT_REGISTER_TIMEOUT = 10.0
 
 
 class Settings(BaseSettings):
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     rate_limit_address: str = "600/minute"
     rate_limit_failed_keys: str = "60/minute"  # missing or unknown API keys, per client address
     # Where the limits live (the `limits` library's storage URI): memory:// counts per process;
-    # redis://host:6379 (its client comes with whistle), memcached://... (emcache) or mongodb://...
+    # redis://host:6379 (its client comes with whistle), memcached://... (memcachio) or mongodb://...
     # (motor) make the replicas count together; api/limits.py reads them through limits' asyncio storage.
     rate_limit_storage: str = "memory://"
     # Proxies (IP addresses or CIDR networks, comma separated) whose X-Forwarded-For is believed.
@@ -75,7 +77,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # How long an intake waits for its issue's start and registration (normally some ten
     # milliseconds; a worker's first task after it starts takes longer) before answering 503.
-    register_timeout: float = Field(default=10, gt=0, le=60)
+    register_timeout: float = Field(default=DEFAULT_REGISTER_TIMEOUT, gt=0, le=60)
     codec_server: bool = False  # serve /codec/encode|decode for the Temporal Web UI and CLI
     codec_server_auth: bool = True  # ask for a supervisor's or ops key (whistle dev: off, local only)
     # Browser origins allowed to call /codec (the Temporal Web UI's address); comma separated.
