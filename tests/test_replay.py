@@ -25,7 +25,18 @@ def replayer() -> Replayer:
     # With the codec; payloads recorded before it pass through decode unchanged (strict=False,
     # for this Replayer only: workers and clients refuse them).
     return Replayer(workflows=[IssueWorkflow, LeagueTableWorkflow, MonthlyBriefingWorkflow],
-                    data_converter=data_converter(TEST_KEYRING, strict=False))
+                    data_converter=data_converter(TEST_KEYRING, strict=False), interceptors=production_interceptors(TEST_KEYRING))
+
+
+def production_interceptors(keyring) -> list:
+    """The workflow interceptors a production worker runs (worker.build_worker: the client's
+    actor attestation, which also carries update ids across continue-as-new, and the log
+    context): they run on replay as the workflow does."""
+    from tests.conftest import TEST_ACTOR_KEYS
+    from whistle.attest import ActorAttestation
+    from whistle.logging import LogContextInterceptor
+
+    return [ActorAttestation(TEST_ACTOR_KEYS, keyring), LogContextInterceptor()]
 
 
 def test_recorded_histories_exist():
@@ -97,7 +108,8 @@ async def test_the_corpus_replays(path: Path):
     and the event the replay stopped at."""
     from worker import WORKFLOWS
 
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=data_converter(corpus_keyring()))
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=data_converter(corpus_keyring()),
+                        interceptors=production_interceptors(corpus_keyring()))
     failures = []
     for wf_type, history in read(path):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -190,6 +190,44 @@ async def test_a_captured_update_is_worthless_under_another_update_id(dev_env, d
         assert len(urges) == 1, urges
 
 
+async def test_a_captured_update_is_refused_by_the_run_after_a_continue_as_new(dev_env, demo, pool):
+    """Temporal runs an update id once per run: a header copied from history, resent under its
+    own id to the next run of a continue-as-new while still within max_age, would run again.
+    The run carries the ids it accepted to the next (header whistle_recent_updates), which
+    refuses them; new updates still run."""
+    plain = await Client.connect(dev_env.client.service_client.config.target_host)  # no keys at all
+    async with issue_worker(dev_env.client, demo, pool) as tq:
+        h = await start(dev_env.client, tq, "illegal-construction", max_history_events=40)
+        first_run = (await h.describe()).run_id
+        await h.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        captured = accepted_update(await h.fetch_history(), "urge")
+        latest = dev_env.client.get_workflow_handle(h.id)
+        for n in range(40):  # urged until the run continues as new
+            if (await latest.describe()).run_id != first_run:
+                break
+            await latest.execute_update("urge", {"actor": SUPERVISOR, "note": f"再催 {n}"}, result_type=dict, id=f"urge-more-{n}")
+        assert (await latest.describe()).run_id != first_run
+        urged = len([e for e in await events(pool, await state(latest)) if e.kind == "urged"])
+        replayed = await send_raw_update(plain, h.id, captured, "urge-1")
+        assert replayed.outcome.HasField("failure"), replayed
+        assert "has run already" in replayed.outcome.failure.message, replayed.outcome.failure.message
+        await latest.execute_update("urge", {"actor": SUPERVISOR, "note": "新的"}, result_type=dict, id="urge-new")
+        assert len([e for e in await events(pool, await state(latest)) if e.kind == "urged"]) == urged + 1
+    # The carried ids are in the next run's start, and both runs replay as a production worker's
+    # interceptors replay them (the continue-as-new's header is not compared on replay).
+    from temporalio.worker import Replayer
+
+    from tests.test_replay import production_interceptors
+    from whistle.attest import RECENT_UPDATES_HEADER
+
+    second = await latest.fetch_history()
+    carried = json.loads(second.events[0].workflow_execution_started_event_attributes.header.fields[RECENT_UPDATES_HEADER].data)
+    assert "urge-1" in carried and "urge-new" not in carried
+    replayer = Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER, interceptors=production_interceptors(TEST_KEYRING))
+    for history in (await dev_env.client.get_workflow_handle(h.id, run_id=first_run).fetch_history(), second):
+        assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+
+
 async def test_an_expired_attestation_is_refused(dev_env, demo, pool):
     target = dev_env.client.service_client.config.target_host
     late = await Client.connect(target, data_converter=CONVERTER, interceptors=[

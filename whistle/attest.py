@@ -16,7 +16,8 @@ any actor, or start a workflow. So whistle's clients (the API gateway, the CLI) 
 
 A header is readable in history (UpdateAccepted, WorkflowExecutionStarted), so what it signs is
 what makes a copy worthless: resent with another update id the MAC fails; with the same id
-Temporal answers with the first outcome (it runs an update id once per run); later than
+Temporal answers with the first outcome (it runs an update id once per run), and the next run of
+a continue-as-new refuses the ids its predecessor ran (RECENT_UPDATES_HEADER); later than
 `max_age` seconds after `issued_at` (WHISTLE_ACTOR_ATTESTATION_MAX_AGE, 300 by default) it is
 expired: an update by the checking worker's clock, a start by its run's own start time (the
 start event's time, the same on every attempt of its first task and kept by a reset).
@@ -38,6 +39,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +49,13 @@ from temporalio import client, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
+    ContinueAsNewInput,
     ExecuteWorkflowInput,
     HandleUpdateInput,
     Interceptor,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
 )
 
 from whistle.codec import ENCODING, Keyring, KeyringError, parse_key_entries, write_secret
@@ -63,6 +67,14 @@ START_HEADER = "whistle_start"
 # could carry no signature with a time in it.
 CHECKED_STARTS = frozenset({"IssueWorkflow"})
 DEFAULT_MAX_AGE = 300  # seconds either side of issued_at: clock skew between signer and checker included
+MAX_AGE_LIMIT = 3600  # the most WHISTLE_ACTOR_ATTESTATION_MAX_AGE may be
+# The ids of the updates a run accepted, carried to the next run of a continue-as-new in this
+# header (plain JSON: update ids are in history anyway). Temporal runs an update id once per run
+# only, so without it a header copied from history could run its update again in the next run
+# while it is still within max_age. Carried while a copy could still be: an update signed up to
+# MAX_AGE_LIMIT ahead of the checking clock stays good MAX_AGE_LIMIT after that.
+RECENT_UPDATES_HEADER = "whistle_recent_updates"
+CARRY_UPDATES_FOR = timedelta(seconds=2 * MAX_AGE_LIMIT + 60)
 _MIN_KEY_BYTES = 32
 
 
@@ -77,8 +89,8 @@ class ActorKeys:
         for key_id, key in keys:
             if len(key) < _MIN_KEY_BYTES:
                 raise KeyringError(f"actor key {key_id!r} must be at least {_MIN_KEY_BYTES} bytes")
-        if max_age <= 0:
-            raise KeyringError("the actor attestation's max age must be positive")
+        if not 0 < max_age <= MAX_AGE_LIMIT:
+            raise KeyringError(f"the actor attestation's max age must be positive and at most {MAX_AGE_LIMIT} s")
         self.active_id = keys[0][0]
         self._keys = dict(keys)
         self.max_age = max_age
@@ -281,6 +293,14 @@ class ActorAttestation(client.Interceptor, Interceptor):
         keys, keyring, clock, start_times = self.keys, self.keyring, self.clock, self.check_start_times
 
         class _Checking(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                self.updates = _RunUpdates()
+                super().init(_CarryingOutbound(outbound, self.updates))
+
+            async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+                self.updates.ran(input.id)  # on replay too (handlers replay): the same ids carry on
+                return await super().handle_update_handler(input)
+
             async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
                 info = workflow.info()
                 # Only a run's own start: a continue-as-new is the workflow's own command, and a
@@ -307,9 +327,62 @@ class ActorAttestation(client.Interceptor, Interceptor):
                         type="Forbidden",
                         non_retryable=True,
                     )
+                if self.updates.has_run(input.id):
+                    # In practice an earlier run's: Temporal answers a repeat within a run itself.
+                    raise ApplicationError(
+                        f"update {input.update!r} ({input.id}) has run already, in this workflow's run before "
+                        "its continue-as-new: an update id runs once", type="Forbidden", non_retryable=True)
                 super().handle_update_validator(input)
 
         return _Checking
+
+
+class _RunUpdates:
+    """The update ids a run has run, with when: its own, and those its continue-as-new
+    predecessor carried (RECENT_UPDATES_HEADER, read at first use: the run's info is not there
+    yet when interceptors are made)."""
+
+    def __init__(self) -> None:
+        self._ran: dict[str, datetime] | None = None
+
+    def _all(self) -> dict[str, datetime]:
+        if self._ran is None:
+            self._ran = carried_updates(workflow.info().headers.get(RECENT_UPDATES_HEADER))
+        return self._ran
+
+    def ran(self, update_id: str) -> None:
+        self._all().setdefault(update_id, workflow.now())
+
+    def has_run(self, update_id: str) -> bool:
+        return update_id in self._all()
+
+    def header(self) -> Payload:
+        """Those still worth refusing, for the next run."""
+        since = workflow.now() - CARRY_UPDATES_FOR
+        recent = {update_id: at.isoformat() for update_id, at in self._all().items() if at >= since}
+        return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(recent, sort_keys=True).encode())
+
+
+def carried_updates(payload: Payload | None) -> dict[str, datetime]:
+    """The update ids a continue-as-new carried (RECENT_UPDATES_HEADER), with when each ran."""
+    if payload is None:
+        return {}
+    try:
+        return {update_id: datetime.fromisoformat(at) for update_id, at in json.loads(payload.data).items()}
+    except (ValueError, TypeError, AttributeError):  # not whistle's: nothing carried
+        return {}
+
+
+class _CarryingOutbound(WorkflowOutboundInterceptor):
+    """Puts the run's recent update ids on its continue-as-new (RECENT_UPDATES_HEADER)."""
+
+    def __init__(self, next: WorkflowOutboundInterceptor, updates: _RunUpdates):
+        super().__init__(next)
+        self.updates = updates
+
+    def continue_as_new(self, input: ContinueAsNewInput):
+        input.headers = {**input.headers, RECENT_UPDATES_HEADER: self.updates.header()}
+        return super().continue_as_new(input)
 
 
 class _SigningOutbound(client.OutboundInterceptor):

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     actor_key_file: Path | None = None
     # How long an attestation is good, in seconds either side of its issued-at time (clock skew
     # between the API and the workers included): a captured header expires after it.
-    actor_attestation_max_age: int = Field(default=300, ge=5, le=3600)
+    actor_attestation_max_age: int = Field(default=300, ge=5, le=3600)  # le: whistle.attest.MAX_AGE_LIMIT
     # HTTP API
     principals_file: Path | None = None
     token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
