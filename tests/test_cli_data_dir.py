@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from schemas.actions import Escalate
 from tests.conftest import TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEY_ENTRY, new_database
+from tests.test_dev_stack import read_until
 from whistle.attest import HEADER
 from whistle.console.stack import DevStackFile, write_stack_file
 
@@ -120,14 +120,13 @@ def default_metrics_ports_taken() -> Iterator[None]:
 
 def announced(proc: subprocess.Popen, timeout: float = 60) -> str:
     """The line a joining process prints when it is up."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if line.startswith("beside the whistle dev in"):
-            return line
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
-    raise AssertionError("no line said where it is")
+    out, up = read_until(proc, lambda seen: seen[-1].startswith("beside the whistle dev in"), timeout)
+    if up:
+        return out[-1]
+    if proc.poll() is not None:
+        raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
+    proc.kill()
+    raise AssertionError("no line said where it is: " + "".join(out)[-3000:])
 
 
 def get(url: str) -> tuple[int, str]:

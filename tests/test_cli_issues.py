@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 
 import uvicorn
@@ -27,18 +26,10 @@ async def whistle(*args: str, key: str | None, url: str) -> tuple[int, str, str]
 
 @contextlib.asynccontextmanager
 async def served(app):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = InLoopServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    """`app` served on a port the system chooses (none to race for), for the block."""
+    server = InLoopServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
+    async with server.running():  # a failure to start is raised, not waited on for ever
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
 
 
 async def test_issue_commands(dev_env, demo, pool):

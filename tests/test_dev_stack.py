@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -39,35 +40,51 @@ def start_dev(data_dir: Path, ports: dict[str, int], **env_extra: str) -> subpro
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def wait_running(proc: subprocess.Popen, timeout: float = 90) -> str:
-    """Its output up to "whistle is running" and the URL block. A thread reads the lines, so a
-    stack that neither speaks nor exits fails here after `timeout`, with what it said, instead
-    of blocking the test until pytest's own time-out."""
-    lines: queue.Queue[str] = queue.Queue()
+def read_until(proc: subprocess.Popen, done: Callable[[list[str]], bool], timeout: float) -> tuple[list[str], bool]:
+    """The process's output lines up to the one after which `done(lines)` holds, and whether it
+    did. A thread reads them and stops there (leaving the rest to whoever reads next), so a
+    process that neither speaks nor exits is given up on after `timeout` instead of blocking the
+    test until pytest's own time-out."""
+    lines: queue.Queue[str | None] = queue.Queue()
 
-    def pump() -> None:  # stops at the URL block, leaving the rest of the output to `stop`
+    def pump() -> None:
+        seen: list[str] = []
         while line := proc.stdout.readline():
+            seen.append(line)
             lines.put(line)
-            if "whistle is running" in line:
-                for _ in range(6):
-                    lines.put(proc.stdout.readline())
+            if done(seen):
                 break
-        lines.put("")
+        lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
-    out = []
+    out: list[str] = []
     end = time.monotonic() + timeout
     while (left := end - time.monotonic()) > 0:
         try:
             line = lines.get(timeout=left)
         except queue.Empty:
             break
-        if not line:
+        if line is None:
             break
         out.append(line)
+        if done(out):
+            return out, True
+    return out, False
+
+
+def lines_after_running(lines: list[str]) -> int:
+    """How many lines `whistle dev` has printed after "whistle is running" (-1: not yet)."""
+    for i, line in enumerate(lines):
         if "whistle is running" in line:
-            out += [lines.get(timeout=10) for _ in range(6)]
-            return "".join(out)
+            return len(lines) - 1 - i
+    return -1
+
+
+def wait_running(proc: subprocess.Popen, timeout: float = 90) -> str:
+    """Its output up to "whistle is running" and the URL block (read_until)."""
+    out, up = read_until(proc, lambda seen: lines_after_running(seen) >= 6, timeout)
+    if up:
+        return "".join(out)
     tree = [" ".join(c.cmdline()[:3]) for c in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
     proc.kill()
     raise AssertionError(f"whistle dev did not come up in {timeout:.0f} s (exit {proc.poll()}); its processes "

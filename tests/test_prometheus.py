@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_dev_stack import free_port, start_dev, started, stop  # noqa: F401  (started: a fixture)
+from tests.test_dev_stack import free_port, lines_after_running, read_until, start_dev, started, stop  # noqa: F401  (started: a fixture)
 
 pytestmark = pytest.mark.slow
 PROMETHEUS = shutil.which("prometheus")
@@ -39,17 +39,9 @@ def get(url: str, data: bytes | None = None, headers: dict | None = None) -> tup
 
 def banner(proc: subprocess.Popen, timeout: float = 90) -> str:
     """The block `whistle dev` prints once running, up to its closing blank line."""
-    out: list[str] = []
-    end = time.monotonic() + timeout
-    running = False
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        out.append(line)
-        running = running or "whistle is running" in line
-        if running and line.strip() == "":
-            return "".join(out)
+    out, up = read_until(proc, lambda seen: lines_after_running(seen) > 0 and seen[-1].strip() == "", timeout)
+    if up:
+        return "".join(out)
     proc.kill()
     raise AssertionError("whistle dev did not come up:\n" + "".join(out))
 
