@@ -21,9 +21,11 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 def update_id_for(idempotency_key: str | None, principal_id: str, action: str, body: object) -> str | None:
     """The Temporal update id of a request that carries an `Idempotency-Key`.
 
-    Temporal runs an update id once per workflow and answers a repeat with the stored outcome,
-    even after the workflow has closed: so a client's retry of an applied action gets the same
-    answer, not a second application or a 409. The id binds the key to who sends it, the action
+    Temporal runs an update id once per workflow run and answers a repeat with the stored
+    outcome, even after the run has closed: so a client's retry of an applied action gets the
+    same answer, not a second application. One exception: a retry that reaches the next run of
+    a continue-as-new is refused by the workers (409 "was applied already ... read the issue"),
+    never applied twice. The id binds the key to who sends it, the action
     and its body, so another principal's key or a different body can never pick up an outcome
     that is not theirs (a reused key with another body is another request)."""
     if not idempotency_key:

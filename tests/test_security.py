@@ -210,7 +210,14 @@ async def test_a_captured_update_is_refused_by_the_run_after_a_continue_as_new(d
         urged = len([e for e in await events(pool, await state(latest)) if e.kind == "urged"])
         replayed = await send_raw_update(plain, h.id, captured, "urge-1")
         assert replayed.outcome.HasField("failure"), replayed
-        assert "has run already" in replayed.outcome.failure.message, replayed.outcome.failure.message
+        failure = replayed.outcome.failure
+        assert "was applied already" in failure.message and failure.application_failure_info.type == "AlreadyApplied", failure
+        # Whistle's own client retrying with the same id (signed anew) is told the same: as HTTP, 409.
+        with pytest.raises(WorkflowUpdateFailedError) as retried:
+            await latest.execute_update("urge", {"actor": SUPERVISOR, "note": "督办"}, result_type=dict, id="urge-1")
+        from api.errors import refused_update
+
+        assert refused_update(retried.value).status == 409
         await latest.execute_update("urge", {"actor": SUPERVISOR, "note": "新的"}, result_type=dict, id="urge-new")
         assert len([e for e in await events(pool, await state(latest)) if e.kind == "urged"]) == urged + 1
     # The carried ids are in the next run's start, and both runs replay as a production worker's
@@ -226,6 +233,24 @@ async def test_a_captured_update_is_refused_by_the_run_after_a_continue_as_new(d
     replayer = Replayer(workflows=[IssueWorkflow], data_converter=CONVERTER, interceptors=production_interceptors(TEST_KEYRING))
     for history in (await dev_env.client.get_workflow_handle(h.id, run_id=first_run).fetch_history(), second):
         assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
+
+
+def test_a_carried_header_that_is_not_whistles_carries_nothing_and_never_raises():
+    from datetime import datetime, timedelta, timezone
+
+    from temporalio.api.common.v1 import Payload
+
+    from whistle.attest import carried_updates
+
+    now = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+    carry = lambda data: carried_updates(Payload(data=data if isinstance(data, bytes) else json.dumps(data).encode()), now)  # noqa: E731
+    good = (now - timedelta(minutes=5)).isoformat()
+    assert carry({"urge-1": good}) == {"urge-1": now - timedelta(minutes=5)}
+    assert carry({"naive": "2026-11-24T11:00:00", "future": "9999-01-01T00:00:00+00:00", "number": 5,
+                  "garbage": "x", "ok": good}) == {"ok": now - timedelta(minutes=5)}  # entry by entry
+    for data in ([good], "s", 3, None, b"not json", b"[" * 100_000 + b"]" * 100_000):
+        assert carry(data) == {}
+    assert carried_updates(None, now) == {}
 
 
 async def test_an_expired_attestation_is_refused(dev_env, demo, pool):

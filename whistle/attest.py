@@ -329,9 +329,11 @@ class ActorAttestation(client.Interceptor, Interceptor):
                     )
                 if self.updates.has_run(input.id):
                     # In practice an earlier run's: Temporal answers a repeat within a run itself.
+                    # Not Forbidden: a client's own retry (same id, signed anew) lands here too.
                     raise ApplicationError(
-                        f"update {input.update!r} ({input.id}) has run already, in this workflow's run before "
-                        "its continue-as-new: an update id runs once", type="Forbidden", non_retryable=True)
+                        f"update {input.update!r} ({input.id}) was applied already, before this workflow "
+                        "continued as new: an update id runs once; read the issue for its outcome",
+                        type="AlreadyApplied", non_retryable=True)
                 super().handle_update_validator(input)
 
         return _Checking
@@ -347,7 +349,10 @@ class _RunUpdates:
 
     def _all(self) -> dict[str, datetime]:
         if self._ran is None:
-            self._ran = carried_updates(workflow.info().headers.get(RECENT_UPDATES_HEADER))
+            info = workflow.info()
+            # Only a continue-as-new (the workflow's own command, or a reset of one) carries it.
+            carried = info.headers.get(RECENT_UPDATES_HEADER) if info.continued_run_id else None
+            self._ran = carried_updates(carried, workflow.now())
         return self._ran
 
     def ran(self, update_id: str) -> None:
@@ -363,14 +368,29 @@ class _RunUpdates:
         return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(recent, sort_keys=True).encode())
 
 
-def carried_updates(payload: Payload | None) -> dict[str, datetime]:
-    """The update ids a continue-as-new carried (RECENT_UPDATES_HEADER), with when each ran."""
-    if payload is None:
+MAX_CARRIED_UPDATES = 20_000  # some 2 MB of header; whistle's issues run a few dozen in two hours
+
+
+def carried_updates(payload: Payload | None, now: datetime) -> dict[str, datetime]:
+    """The update ids a continue-as-new carried (RECENT_UPDATES_HEADER), with when each ran:
+    entries that are not an id and an aware time no later than `now` are dropped one by one,
+    and a header that is not whistle's carries nothing (never an error: it would fail the run's
+    every task)."""
+    if payload is None or len(payload.data) > MAX_CARRIED_UPDATES * 120:
         return {}
     try:
-        return {update_id: datetime.fromisoformat(at) for update_id, at in json.loads(payload.data).items()}
-    except (ValueError, TypeError, AttributeError):  # not whistle's: nothing carried
+        entries = json.loads(payload.data)
+    except Exception:
         return {}
+    carried: dict[str, datetime] = {}
+    for update_id, at in entries.items() if isinstance(entries, dict) else ():
+        try:
+            when = datetime.fromisoformat(at)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(update_id, str) and when.tzinfo is not None and when <= now:
+            carried[update_id] = when
+    return dict(list(carried.items())[-MAX_CARRIED_UPDATES:])
 
 
 class _CarryingOutbound(WorkflowOutboundInterceptor):
