@@ -85,10 +85,11 @@ def wait_running(proc: subprocess.Popen, timeout: float = 90) -> str:
     out, up = read_until(proc, lambda seen: lines_after_running(seen) >= 6, timeout)
     if up:
         return "".join(out)
-    tree = [" ".join(c.cmdline()[:3]) for c in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
+    exited = proc.poll()
+    tree = [" ".join(c.cmdline()[:3]) for c in psutil.Process(proc.pid).children(recursive=True)] if exited is None else []
     proc.kill()
-    raise AssertionError(f"whistle dev did not come up in {timeout:.0f} s (exit {proc.poll()}); its processes "
-                         f"{tree}; it said:\n" + "".join(out))
+    why = f"exited ({exited})" if exited is not None else f"did not come up in {timeout:.0f} s; its processes {tree}"
+    raise AssertionError(f"whistle dev {why}; it said:\n" + "".join(out))
 
 
 def stop(proc: subprocess.Popen) -> str:
