@@ -42,14 +42,16 @@ class RateLimits:
 
     A shared store that fails or does not answer within STORE_TIMEOUT does not take the API down
     with it, nor its limits off: this replica counts in its own memory for RETRY_STORE_AFTER
-    seconds, then asks the store again; the outage is logged once a minute while it lasts."""
+    seconds, then one request asks the store again (the others still counted here until it
+    answers); the outage is logged once a minute while it lasts, and its end once."""
 
     def __init__(self, per_key: str, per_address: str, failed_keys: str = "60/minute", storage: str = "memory://"):
         self.limiter = MovingWindowRateLimiter(async_storage(storage))
         self.local = MovingWindowRateLimiter(MemoryStorage())  # while the shared store is down
         self.per_key, self.per_address, self.failed_keys = parse(per_key), parse(per_address), parse(failed_keys)
         self._said_down_at = -math.inf
-        self._down_until = -math.inf
+        self._down_until = -math.inf  # while the store is left alone; -inf: it answered last
+        self._probing = False  # one request asks a store that was down; the rest count here meanwhile
 
     async def _count(self, limiter: MovingWindowRateLimiter, item, kind: str, who: str) -> float | None:
         """None if allowed, else when the window frees a request (epoch seconds)."""
@@ -58,12 +60,17 @@ class RateLimits:
         return (await limiter.get_window_stats(item, kind, who)).reset_time
 
     async def _hit(self, item, kind: str, who: str, what: str) -> None:
-        if time.monotonic() < self._down_until:
+        if time.monotonic() < self._down_until or self._probing:
             reset = await self._count(self.local, item, kind, who)
         else:
+            probe = self._down_until > -math.inf
+            self._probing = probe
             try:
                 async with asyncio.timeout(STORE_TIMEOUT):
                     reset = await self._count(self.limiter, item, kind, who)
+                if probe:
+                    log.info("rate_limit.storage_recovered")
+                self._down_until = -math.inf
             except (StorageError, TimeoutError) as exc:
                 now = time.monotonic()
                 self._down_until = now + RETRY_STORE_AFTER
@@ -72,6 +79,9 @@ class RateLimits:
                     log.warning("rate_limit.storage_unavailable", error=" ".join(str(exc).split()) or "no answer in time",
                                 counted="by this replica alone")
                 reset = await self._count(self.local, item, kind, who)
+            finally:
+                if probe:
+                    self._probing = False
         if reset is not None:
             wait = max(1, math.ceil(reset - time.time()))
             raise ApiError(429, f"rate limit exceeded for this {what}", str(item), {"Retry-After": str(wait)})
