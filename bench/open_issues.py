@@ -31,6 +31,7 @@ from activities.notifier import LogNotifier
 from bench.bare import BareTimers, noop
 from bench.common import report
 from schemas.intake import IssueIntake
+from schemas.issue import Notification
 from whistle.attest import ActorAttestation, ActorKeys
 from whistle.codec import Keyring
 from whistle.config import DEMO_JURISDICTION
@@ -42,13 +43,22 @@ from whistle.logging import configure_logging
 from whistle.temporal import SEARCH_ATTRIBUTES, data_converter, quiet_runtime
 from worker import build_worker
 
-LATENESS = """
-SELECT extract(epoch FROM recorded_at - due_at) FROM penalties WHERE kind = 'handle_overdue'
-"""
-REMINDER_LATENESS = """
-SELECT extract(epoch FROM e.at - (i.created_at + ((e.detail->>'due_at')::timestamptz - i.created_at) * (e.detail->>'fraction')::float))
-FROM issue_events e JOIN issues i USING (issue_id) WHERE e.kind = 'reminder'
-"""
+
+
+class ClockedNotifier(LogNotifier):
+    """How late each deadline and reminder was acted on: the wall clock when its notification
+    is sent, less the time it fell due (`at`: a timer's move is made at its own due time, so
+    the read model's times say when a deadline fell due, never how late it was processed).
+    The first send of each only: a retried workflow task sends again."""
+
+    def __init__(self) -> None:
+        self.late: dict[str, dict[tuple, float]] = {"overdue": {}, "reminder": {}}
+
+    async def send(self, notification: Notification) -> None:
+        n = notification
+        if n.kind in self.late:
+            self.late[n.kind].setdefault((n.issue_id, n.deadline_key, n.seq), time.time() - n.at.timestamp())
+        await super().send(n)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -88,8 +98,9 @@ async def servers(jurisdiction: Path, cache: int):
     try:
         async with throwaway_read_model(j) as pool:
             task_queue = f"bench-{uuid.uuid4().hex[:6]}"
-            async with build_worker(env.client, j, pool, LogNotifier(), task_queue, max_cached_workflows=cache):
-                yield env.client, pool, task_queue
+            notifier = ClockedNotifier()
+            async with build_worker(env.client, j, pool, notifier, task_queue, max_cached_workflows=cache):
+                yield env.client, pool, task_queue, notifier
     finally:
         await env.shutdown()
 
@@ -108,11 +119,12 @@ async def main(issues: int, concurrency: int, due: int, cache: int) -> None:
     configure_logging("json", "ERROR")
     compile_sources()
     with tempfile.TemporaryDirectory(prefix="whistle-bench-j-") as tmp:
-        async with servers(jurisdiction_file(Path(tmp), due), cache) as (client, pool, task_queue):
-            await run(client, pool, task_queue, issues, concurrency, due, cache)
+        async with servers(jurisdiction_file(Path(tmp), due), cache) as (client, pool, task_queue, notifier):
+            await run(client, pool, task_queue, notifier, issues, concurrency, due, cache)
 
 
-async def run(client, pool, task_queue: str, issues: int, concurrency: int, due: int, cache: int) -> None:
+async def run(client, pool, task_queue: str, notifier: ClockedNotifier, issues: int, concurrency: int, due: int,
+              cache: int) -> None:
     bare_tq = f"bench-bare-{uuid.uuid4().hex[:6]}"
     memory = {"idle_mib": rss_mib()}
     grids = [r["id"] for r in await pool.fetch("SELECT id FROM units WHERE level = 'grid' ORDER BY id")]
@@ -154,8 +166,8 @@ async def run(client, pool, task_queue: str, issues: int, concurrency: int, due:
         # under the same load; a backlog leaves some of each still waiting).
         done = await asyncio.gather(*(asyncio.wait_for(h.result(), 10) for h in bare_handles), return_exceptions=True)
         bare = [r for r in done if isinstance(r, float)]
-    lateness = [float(r[0]) for r in await pool.fetch(LATENESS)]
-    reminders = [float(r[0]) for r in await pool.fetch(REMINDER_LATENESS)]
+    lateness = list(notifier.late["overdue"].values())
+    reminders = list(notifier.late["reminder"].values())
     issue_p, bare_p = percentiles(lateness), percentiles(bare)
     report("open_issues", {
         "command": f"python -m bench.open_issues --issues {issues} --concurrency {concurrency} --due {due} --cache {cache}",
