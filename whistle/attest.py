@@ -59,6 +59,7 @@ from temporalio.worker import (
 )
 
 from whistle.codec import ENCODING, Keyring, KeyringError, parse_key_entries, write_secret
+from whistle.config import MAX_ATTESTATION_MAX_AGE as MAX_AGE_LIMIT
 
 HEADER = "whistle_actor"  # the `temporal` CLI takes `--headers whistle_actor='"kid:iat:mac"'`
 START_HEADER = "whistle_start"
@@ -67,7 +68,6 @@ START_HEADER = "whistle_start"
 # could carry no signature with a time in it.
 CHECKED_STARTS = frozenset({"IssueWorkflow"})
 DEFAULT_MAX_AGE = 300  # seconds either side of issued_at: clock skew between signer and checker included
-MAX_AGE_LIMIT = 3600  # the most WHISTLE_ACTOR_ATTESTATION_MAX_AGE may be
 # The ids of the updates a run accepted, carried to the next run of a continue-as-new in this
 # header (plain JSON: update ids are in history anyway). Temporal runs an update id once per run
 # only, so without it a header copied from history could run its update again in the next run
@@ -252,8 +252,9 @@ def _mac(key: bytes, claims: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def header_payload(attestation: str) -> Payload:
-    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(attestation).encode())
+def header_payload(value: Any) -> Payload:
+    """A header's plain-JSON payload: an attestation, or the carried update ids."""
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
 
 
 def header_value(payload: Payload | None, keyring: Keyring | None) -> str | None:
@@ -364,8 +365,7 @@ class _RunUpdates:
     def header(self) -> Payload:
         """Those still worth refusing, for the next run."""
         since = workflow.now() - CARRY_UPDATES_FOR
-        recent = {update_id: at.isoformat() for update_id, at in self._all().items() if at >= since}
-        return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(recent, sort_keys=True).encode())
+        return header_payload({update_id: at.isoformat() for update_id, at in self._all().items() if at >= since})
 
 
 MAX_CARRIED_UPDATES = 20_000  # some 2 MB of header; whistle's issues run a few dozen in two hours

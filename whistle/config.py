@@ -23,6 +23,9 @@ TASK_QUEUE = "whistle"
 DEMO_JURISDICTION = Path(__file__).parent / "data" / "demo_jurisdiction.yaml"
 # Seconds an intake waits for its issue to start and register (WHISTLE_REGISTER_TIMEOUT).
 DEFAULT_REGISTER_TIMEOUT = 10.0
+# The most WHISTLE_ACTOR_ATTESTATION_MAX_AGE may be (seconds): whistle.attest carries update ids
+# across a continue-as-new for as long as a copy signed within it could be good.
+MAX_ATTESTATION_MAX_AGE = 3600
 
 
 class Settings(BaseSettings):
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     actor_key_file: Path | None = None
     # How long an attestation is good, in seconds either side of its issued-at time (clock skew
     # between the API and the workers included): a captured header expires after it.
-    actor_attestation_max_age: int = Field(default=300, ge=5, le=3600)  # le: whistle.attest.MAX_AGE_LIMIT
+    actor_attestation_max_age: int = Field(default=300, ge=5, le=MAX_ATTESTATION_MAX_AGE)
     # HTTP API
     principals_file: Path | None = None
     token_secret: str | None = Field(default=None, repr=False, description="HMAC secret of residents' feedback tokens")
