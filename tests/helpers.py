@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
@@ -19,6 +19,9 @@ from schemas.jurisdiction import Jurisdiction, LevelPolicy, Policies
 from schemas.league import PeriodRequest
 from whistle.intake import submit_issue
 from workflows.issue import IssueWorkflow
+from workflows.league import LeagueTableWorkflow
+
+T = TypeVar("T")
 
 GRID = "heping-a1-c1-g1"
 COMMUNITY = "heping-a1-c1"
@@ -38,28 +41,49 @@ SUPERVISOR = actor("supervisor")
 RESIDENT = actor("resident")
 
 
+async def polled(fetch: Callable[[], Awaitable[T]], holds: Callable[[T], bool], timeout: float = 15,
+                 every: float = 0.2, tolerate: tuple[type[BaseException], ...] = ()) -> T | None:
+    """`fetch()` again and again until `holds` of what it gives, or `timeout` passes: what it
+    gave last (None when that raised one of `tolerate`, e.g. a workflow not started yet). For
+    what becomes true a moment later; the caller asserts on the result."""
+    end = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            value = await fetch()
+            if holds(value):
+                return value
+        except tolerate:
+            value = None
+        if asyncio.get_running_loop().time() > end:
+            return value
+        await asyncio.sleep(every)
+
+
 async def listed(client: Client, query: str, until: Callable[[list[WorkflowExecution]], bool] = bool,
                  timeout: float = 15) -> list[WorkflowExecution]:
     """What a visibility query finds. Visibility follows the workflows by a moment (describe
     already shows what a list may not yet), so this polls until `until` holds of the list, by
     default until anything shows, or the timeout passes, and returns the last list."""
-    end = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = [w async for w in client.list_workflows(query)]
-        if until(found) or asyncio.get_running_loop().time() > end:
-            return found
-        await asyncio.sleep(0.2)
+
+    async def found() -> list[WorkflowExecution]:
+        return [w async for w in client.list_workflows(query)]
+
+    return await polled(found, until, timeout)
 
 
 async def answers(http, path: str, holds: Callable[[Any], bool], timeout: float = 15):
     """GET `path` until `holds` of the response, and that response: a health check gives each
     dependency 3 s, which a shared server on a loaded machine now and then misses."""
-    end = asyncio.get_running_loop().time() + timeout
-    while True:
-        r = await http.get(path)
-        if holds(r) or asyncio.get_running_loop().time() > end:
-            return r
-        await asyncio.sleep(0.2)
+    return await polled(lambda: http.get(path), holds, timeout)
+
+
+async def drafted(league: WorkflowHandle, timeout: float = 15):
+    """The league table's state once it holds a draft for review (AssertionError if it never does)."""
+    s = await polled(lambda: league.query(LeagueTableWorkflow.state), lambda s: s.stage == "draft", timeout, 0.1,
+                     tolerate=(Exception,))
+    if s is None or s.stage != "draft":
+        raise AssertionError(f"no draft within {timeout} s (stage {getattr(s, 'stage', None)})")
+    return s
 
 
 def ids(executions: list[WorkflowExecution]) -> set[str]:

@@ -273,7 +273,7 @@ async def record_league_signal(tmp: Path) -> None:
     before the check's "not yet"), then approved. Its poll is 2 s, so that code which lost such
     a signal (before the `league-round-signal-kept` patch) still finished its run."""
     from schemas.league import LeagueInput, LeaguePolicy
-    from tests.helpers import SUPERVISOR, round_closing_during_check
+    from tests.helpers import SUPERVISOR, drafted, round_closing_during_check
     from whistle.config import DEMO_JURISDICTION
     from whistle.jurisdiction import load_jurisdiction
     from workflows.league import LeagueTableWorkflow
@@ -283,11 +283,7 @@ async def record_league_signal(tmp: Path) -> None:
         league = await client.start_workflow(
             LeagueTableWorkflow.run, LeagueInput(period="2024Q3", policy=LeaguePolicy(approval_deadline="PT1H", poll_every="PT2S")),
             id="league-2024Q3", task_queue=tq)
-        for _ in range(300):
-            with contextlib.suppress(Exception):
-                if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
-                    break
-            await asyncio.sleep(0.1)
+        await drafted(league, timeout=30)
         await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
         await asyncio.wait_for(league.result(), 60)
         write("league-signal", await chain(client, league.id, "LeagueTableWorkflow"))

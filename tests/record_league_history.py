@@ -32,7 +32,7 @@ from schemas.evaluation import EvaluationInput
 from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import quarter_of
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, start
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, drafted, start
 from whistle.config import DEMO_JURISDICTION
 from whistle.db.pool import open_pool
 from whistle.console.dev import find_binary
@@ -60,13 +60,7 @@ async def drive_league(client, task_queue, adjust: bool = True):
     league = await client.start_workflow(
         LeagueTableWorkflow.run, LeagueInput(period=period, policy=LeaguePolicy(approval_deadline="PT1H")),
         id=f"league-{period}", task_queue=task_queue)
-    for _ in range(200):
-        try:
-            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
-                break
-        except Exception:
-            pass
-        await asyncio.sleep(0.1)
+    await drafted(league, timeout=20)
     send_back = {"actor": SUPERVISOR, "decision": "send_back", "comments": "核对数据"}
     if adjust:
         send_back["adjustments"] = [{"kind": "exclude_issue", "unit_id": "lvhua", "issue_id": h.id.removeprefix("issue-"),

@@ -16,7 +16,7 @@ from schemas.league import LeagueInput, LeaguePolicy
 from schemas.period import quarter_of
 from tests.api_support import key, serve_api
 from tests.conftest import issue_worker
-from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, ids, listed, round_closing_during_check, start
+from tests.helpers import GRID_WORKER, STREET_HANDLER, act, dept, drafted, ids, listed, polled, round_closing_during_check, start
 from whistle.schedules import BRIEFING_SCHEDULE_ID, SCHEDULE_ID, apply_schedules, backfill, fire_time, quarter_range
 from workflows.evaluation import ReverseEvaluationWorkflow
 from workflows.league import LeagueTableWorkflow
@@ -32,14 +32,8 @@ async def league_in_draft(client, tq, period, policy):
     await evaluation.result()
     league = await client.start_workflow(LeagueTableWorkflow.run, LeagueInput(period=period, policy=policy),
                                          id=f"league-{period}", task_queue=tq)
-    for _ in range(100):
-        try:
-            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
-                return league
-        except Exception:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("no draft")
+    await drafted(league)
+    return league
 
 
 async def test_send_back_then_approve(dev_env, demo, pool):
@@ -110,11 +104,9 @@ async def test_hold_policy_waits_and_reminds(dev_env, demo, pool):
     async with issue_worker(dev_env.client, demo, pool, notes) as tq:
         policy = LeaguePolicy(approval_deadline="PT1S", on_no_answer="hold")
         league = await league_in_draft(dev_env.client, tq, "2025Q2", policy)
-        for _ in range(75):  # the 1 s deadline passes, the draft is held and the supervisor reminded
-            s = await league.query(LeagueTableWorkflow.state)
-            if any("held" in line for line in s.history) and sum(n.kind == "league_draft" for n in notes.sent) >= 2:
-                break
-            await asyncio.sleep(0.2)
+        # The 1 s deadline passes, the draft is held and the supervisor reminded.
+        s = await polled(lambda: league.query(LeagueTableWorkflow.state),
+                         lambda s: any("held" in line for line in s.history) and sum(n.kind == "league_draft" for n in notes.sent) >= 2)
         assert s.stage == "draft" and any("held" in line for line in s.history)
         assert sum(n.kind == "league_draft" for n in notes.sent) >= 2  # reminded again
         await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
@@ -130,16 +122,7 @@ async def test_a_round_closed_while_the_rounds_are_checked_wakes_the_table(dev_e
         league = await client.start_workflow(
             LeagueTableWorkflow.run, LeagueInput(period="2018Q3", policy=LeaguePolicy(approval_deadline="PT1H", poll_every="PT1H")),
             id="league-2018Q3", task_queue=tq)
-        stage = None
-        for _ in range(150):
-            try:
-                stage = (await league.query(LeagueTableWorkflow.state)).stage
-            except Exception:  # not started yet
-                pass
-            if stage == "draft":
-                break
-            await asyncio.sleep(0.1)
-        assert stage == "draft"
+        await drafted(league)
         await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
         assert (await league.result()).stage == "published"
 
@@ -272,11 +255,7 @@ async def test_year_end_table_waits_for_all_four_rounds(dev_env, demo, pool):
         await asyncio.sleep(1)
         assert (await league.query(LeagueTableWorkflow.state)).stage == "waiting"
         await round_("2023Q4")  # its close signals league-2023Q4 (absent) and league-2023
-        for _ in range(150):  # woken by the signal, long before the 30 s poll
-            if (await league.query(LeagueTableWorkflow.state)).stage == "draft":
-                break
-            await asyncio.sleep(0.1)
-        assert (await league.query(LeagueTableWorkflow.state)).stage == "draft"
+        await drafted(league)  # woken by the signal, long before the 30 s poll
         s = await league.execute_update("review_draft", {"actor": SUPERVISOR, "decision": "approve"})
         assert s["stage"] == "published" and s["period"] == "2023"
 

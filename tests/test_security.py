@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from tests.api_support import key, serve_api
 from tests.conftest import CONVERTER, TEST_ACTOR_ENTRY, TEST_ACTOR_KEYS, TEST_KEYRING, issue_worker
-from tests.helpers import SUPERVISOR, events, start, state, until
+from tests.helpers import SUPERVISOR, events, polled, start, state, until
 from tests.helpers import intake as intake_of
 from whistle.attest import HEADER, START_HEADER, ActorAttestation, ActorKeys
 from whistle.codec import Keyring
@@ -298,12 +298,12 @@ async def test_a_start_copied_from_history_never_runs(dev_env, demo, pool):
             task_queue=TaskQueue(name=tq), input=started.input, header=started.header, request_id=str(uuid.uuid4()),
             workflow_id_reuse_policy=WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE))
         copy = brief.get_workflow_handle(h.id)
-        for _ in range(75):  # until a worker has taken the copy's first task
-            failures = [e.workflow_task_failed_event_attributes.failure.message
-                        async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
-            if failures:
-                break
-            await asyncio.sleep(0.2)
+
+        async def failed_tasks() -> list[str]:
+            return [e.workflow_task_failed_event_attributes.failure.message
+                    async for e in copy.fetch_history_events() if e.HasField("workflow_task_failed_event_attributes")]
+
+        failures = await polled(failed_tasks, bool)  # until a worker has taken the copy's first task
         assert failures and "not attested" in failures[0] and "expired" in failures[0], failures
         assert not [e async for e in copy.fetch_history_events() if e.HasField("workflow_task_completed_event_attributes")]
         assert await state_row(pool, h.id) == before  # it wrote nothing
